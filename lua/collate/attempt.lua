@@ -1,0 +1,84 @@
+-- The attempt loop, written once: send, classify, sleep, resend.
+-- `send`, `sleep` and `now` come from the transport, so the same loop blocks in a script,
+-- yields in the coroutine scheduler and uses ngx.sleep under OpenResty.
+local core = require "collate.core"
+local errors = require "collate.errors"
+local log = require "collate.log"
+
+local M = {}
+
+local function transport_error(kind, message)
+  return { kind = kind or "connection", message = message or "transport failure", retryable = true }
+end
+
+-- How long this attempt may take: the per-attempt timeout, cut down to what is left of the
+-- caller's overall deadline.
+local function attempt_timeout(policy, now)
+  local t = policy.timeout
+  if policy.deadline then
+    local left = policy.deadline - now
+    if left < t then t = left end
+  end
+  return t
+end
+
+-- Runs `request` until it succeeds, fails for good or runs out of retries or time.
+-- policy: {transport, timeout, max_retries, deadline (absolute, transport clock) or nil,
+--          decode (function(status, headers, body, attempt) -> ok, value)}
+-- Returns value, response-metadata on success; nil, collate.Error otherwise.
+function M.run(request, policy)
+  local transport = policy.transport
+  local decode = policy.decode
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local started = transport.now()
+    local timeout = attempt_timeout(policy, started)
+    local status, headers, body
+    if timeout <= 0 then
+      status, headers, body = nil, "timeout", "the call's deadline passed before the attempt could start"
+    else
+      status, headers, body = transport.send(request, timeout)
+    end
+    local elapsed = transport.now() - started
+
+    local info
+    if status == nil then
+      info = transport_error(headers, body)
+      log.attempt(request, nil, attempt, elapsed, nil, info.kind)
+    else
+      log.attempt(request, status, attempt, elapsed, headers and headers["x-request-id"])
+      local ok, value = decode(status, headers, body, attempt)
+      if ok then
+        return value, { status = status, headers = headers, request_id = headers["x-request-id"],
+                        attempts = attempt }
+      end
+      info = value
+      if info.kind == "decode" then
+        info.retryable = false
+      else
+        info.retryable = core.retryable(status, info.retryable)
+      end
+    end
+
+    info.attempts = attempt
+    info.method = request.method
+    info.idempotency_key = request.idempotency_key
+    local retry = info.retryable and attempt <= policy.max_retries
+    local wait
+    if retry then
+      wait = core.backoff(attempt, status and headers or nil)
+      if wait == nil then
+        retry = false
+      elseif policy.deadline and transport.now() + wait >= policy.deadline then
+        retry = false
+      end
+    end
+    if not retry then
+      return nil, errors.new(info)
+    end
+    transport.sleep(wait)
+  end
+end
+
+return M

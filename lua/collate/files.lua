@@ -1,0 +1,137 @@
+-- files.upload (bytes to the single-use upload URL, never with the API key) and files.download
+-- (to a string, or streamed to a path without holding the file in memory).
+local core = require "collate.core"
+local errors = require "collate.errors"
+local attempt = require "collate.attempt"
+
+local M = {}
+
+local function read_all(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
+local function check_upload_args(p)
+  local where = "files.upload"
+  if type(p) ~= "table" then return where .. ": expected a table of named parameters" end
+  for key in pairs(p) do
+    if key ~= "upload" and key ~= "data" and key ~= "path" and key ~= "timeout" and key ~= "max_retries" then
+      return where .. ": unknown parameter '" .. tostring(key) .. "'"
+    end
+  end
+  local up = p.upload
+  if type(up) ~= "table" then
+    return where .. ": upload is required (pass upload = created.upload from files.create)"
+  end
+  if type(up.url) ~= "string" or not up.url:match("^https?://") then
+    return where .. ": upload.url must be the absolute URL returned by files.create"
+  end
+  if up.method ~= nil and type(up.method) ~= "string" then return where .. ": upload.method must be a string" end
+  if up.headers ~= nil and type(up.headers) ~= "table" then return where .. ": upload.headers must be a table" end
+  if (p.data == nil) == (p.path == nil) then
+    return where .. ": give exactly one of data (the bytes) or path (a file to stream)"
+  end
+  if p.data ~= nil and type(p.data) ~= "string" then return where .. ": data must be a string of bytes" end
+  if p.path ~= nil then
+    if type(p.path) ~= "string" then return where .. ": path must be a string" end
+    local f, msg = io.open(p.path, "rb")
+    if not f then return where .. ": cannot read path: " .. tostring(msg) end
+    f:close()
+  end
+  return nil
+end
+
+local function upload_decode(status, headers, body, attempt_no)
+  if status >= 200 and status < 300 then
+    return true, { status = status, etag = headers["etag"] }
+  end
+  local ok, info = core.parse_response(status, headers, body)
+  -- A retry that finds the token used means an earlier attempt stored the bytes (§7.8);
+  -- files.complete verifies.
+  if not ok and attempt_no > 1 and status == 409 and info.code == "upload_already_used" then
+    return true, { status = status, already_stored = true }
+  end
+  return ok, info
+end
+
+function M.install(client, env)
+  local settings = env.settings
+  local safe, finish = env.safe, env.raise_or_return
+  local upload_transport
+  if settings.transport then
+    upload_transport = settings.transport
+  else
+    upload_transport = require("collate.transport.curl").new({
+      ca_file = settings.ca_file, user_agent = settings.user_agent,
+      connect_timeout = settings.connect_timeout })
+  end
+
+  function client.files.upload(p)
+    local problem = check_upload_args(p)
+    if problem then return finish(safe, nil, errors.invalid_argument(problem)) end
+    local up = p.upload
+    local headers = {}
+    for k, v in pairs(up.headers or {}) do headers[k] = v end
+    local request = {
+      method = up.method or "PUT", url = up.url, headers = headers,
+      body = p.data, body_file = p.path,
+      log_path = "<upload url>", -- a capability: never logged
+    }
+    local value, err = attempt.run(request, {
+      transport = upload_transport,
+      timeout = p.timeout or settings.timeout,
+      max_retries = p.max_retries or settings.max_retries,
+      decode = upload_decode,
+    })
+    if value == nil then return finish(safe, nil, err) end
+    return value
+  end
+
+  function client.files.download(p)
+    if type(p) ~= "table" then
+      return finish(safe, nil, errors.invalid_argument("files.download: expected a table of named parameters"))
+    end
+    local path = p.path
+    if path ~= nil and type(path) ~= "string" then
+      return finish(safe, nil, errors.invalid_argument("files.download: path must be a string"))
+    end
+    local params = {}
+    for k, v in pairs(p) do if k ~= "path" then params[k] = v end end
+    local api, options, err = env.split_options("files.download", params)
+    if err then return finish(safe, nil, err) end
+    local request, message = core.build_request("files.download", api)
+    if not request then return finish(safe, nil, errors.invalid_argument(message)) end
+    local part = path and (path .. ".part") or nil
+    request.out_file = part
+    local value, failure = env.perform(request, options, function(status, headers, body)
+      if status >= 200 and status < 300 then
+        return true, { body = body, content_type = headers["content-type"],
+                       content_disposition = headers["content-disposition"],
+                       size = tonumber(headers["content-length"]) }
+      end
+      if part then
+        body = read_all(part) or ""
+        os.remove(part)
+      end
+      return core.parse_response(status, headers, body)
+    end)
+    if value == nil then
+      if part then os.remove(part) end
+      return finish(safe, nil, failure)
+    end
+    if part then
+      local ok, msg = os.rename(part, path)
+      if not ok then
+        os.remove(part)
+        return finish(safe, nil, errors.invalid_argument("files.download: cannot write path: " .. tostring(msg)))
+      end
+      value.path = path
+    end
+    return value
+  end
+end
+
+return M

@@ -1,0 +1,31 @@
+-- require "collate": the Collate Prior Auth API client.
+local config = require "collate.config"
+local errors = require "collate.errors"
+local client = require "collate.client"
+local core = require "collate.core"
+
+local collate = {
+  VERSION = config.VERSION,
+  environments = config.environments,
+  Error = errors.Error,
+  is_error = errors.is_error,
+}
+
+-- collate.new{api_key?, environment?, timeout?, max_retries?, deadline?, ca_file?}: methods raise
+-- collate.Error on failure.
+function collate.new(options)
+  return client.new(options, false)
+end
+
+-- A blocking sleep for scripts (the scheduler and OpenResty provide their own).
+function collate.sleep(seconds)
+  if type(seconds) ~= "number" or seconds < 0 then
+    error(errors.invalid_argument("collate.sleep: seconds must be a number >= 0"), 2)
+  end
+  core.sleep(seconds)
+end
+
+-- A fresh UUIDv4, for callers who keep their own idempotency keys.
+collate.uuid4 = core.uuid4
+
+return collate
