@@ -1,0 +1,28 @@
+#ifndef COLLATE_SANDBOX_SERVER_H
+#define COLLATE_SANDBOX_SERVER_H
+
+#include <stddef.h>
+
+/* The sandbox's HTTP front: libmicrohttpd owns sockets and threads, one Lua state running
+ * collate.sandbox.app owns every rule of the contract (docs/architecture.md). */
+
+struct collate_sandbox_options {
+  const char *bind_address;   /* default "127.0.0.1" */
+  unsigned short port;        /* 0 = ephemeral */
+  const char *keys;           /* comma-separated, default "sk_test_local" */
+  const char *clock_mode;     /* "realtime" (default) or "step" */
+  double clock_speed;         /* default 1 */
+  int log_level;              /* 0 quiet, 1 info (a line per request), 2 debug */
+  const char *argv0;          /* to find the Lua files (src/common/paths.h) */
+};
+
+struct collate_sandbox;
+
+/* Starts listening and returns once the app is ready; NULL with a message in err on failure. */
+struct collate_sandbox *collate_sandbox_start(const struct collate_sandbox_options *o,
+                                              char *err, size_t errlen);
+unsigned short collate_sandbox_port(const struct collate_sandbox *s);
+/* Stops accepting, ends pending delays, joins the connection threads and frees everything. */
+void collate_sandbox_stop(struct collate_sandbox *s);
+
+#endif
