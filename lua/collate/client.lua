@@ -34,13 +34,20 @@ local function split_options(name, params)
   return api, options
 end
 
+-- Inside nginx every call goes over cosockets (a libcurl call would block the worker);
+-- elsewhere over one reused libcurl handle.
+function M.default_transport(settings)
+  local options = { ca_file = settings.ca_file, user_agent = settings.user_agent,
+                    connect_timeout = settings.connect_timeout }
+  if type(ngx) == "table" and ngx.socket then -- luacheck: ignore (the OpenResty global)
+    return require("collate.transport.cosocket").new(options)
+  end
+  return require("collate.transport.curl").new(options)
+end
+
 local function new_context(settings, secret)
   local ctx = { settings = settings }
-  ctx.transport = settings.transport or require("collate.transport.curl").new({
-    ca_file = settings.ca_file,
-    user_agent = settings.user_agent,
-    connect_timeout = settings.connect_timeout,
-  })
+  ctx.transport = settings.transport or M.default_transport(settings)
   ctx.auth_header = "Bearer " .. secret
   return ctx
 end
@@ -127,6 +134,7 @@ function M.new(options, safe)
     safe = safe,
     raise_or_return = raise_or_return,
     split_options = split_options,
+    default_transport = M.default_transport,
   })
 
   function client.last_response()

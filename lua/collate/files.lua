@@ -60,14 +60,8 @@ end
 function M.install(client, env)
   local settings = env.settings
   local safe, finish = env.safe, env.raise_or_return
-  local upload_transport
-  if settings.transport then
-    upload_transport = settings.transport
-  else
-    upload_transport = require("collate.transport.curl").new({
-      ca_file = settings.ca_file, user_agent = settings.user_agent,
-      connect_timeout = settings.connect_timeout })
-  end
+  -- its own connection: the upload host is another origin and never sees the API key
+  local upload_transport = settings.transport or env.default_transport(settings)
 
   function client.files.upload(p)
     local problem = check_upload_args(p)
