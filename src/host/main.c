@@ -1,0 +1,160 @@
+/* collate-run: a Lua 5.4 interpreter with collate-lua on its paths and an optional embedded
+ * sandbox. Command line as lua(1). */
+#include "args.h"
+#include "redact.h"
+#include "runner.h"
+#include "sandbox_server.h"
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <lua.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef COLLATE_VERSION
+#define COLLATE_VERSION "0.0.0"
+#endif
+
+#define SANDBOX_KEY "sk_test_local"
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+          "usage: collate-run [options] [script.lua [args...]]\n"
+          "Runs a Lua 5.4 script with collate-lua available (require \"collate\").\n"
+          "  -e CODE                    run CODE (repeatable; with -l, in the order given)\n"
+          "  -l MOD                     require MOD into global MOD (-l g=MOD: into g)\n"
+          "  -v, --version              print versions (then run the script, if any)\n"
+          "  -h, --help                 this text\n"
+          "  --sandbox                  start the local emulator in-process and point the\n"
+          "                             script at it (COLLATE_BASE_URL, COLLATE_API_KEY,\n"
+          "                             COLLATE_SANDBOX_CLOCK_SPEED)\n"
+          "  --sandbox-clock-speed X    its virtual clock speed (default 200)\n"
+          "  --                         end of options\n"
+          "The script '-' is standard input; with neither a script nor -e/-l/-v the script is\n"
+          "read from standard input when that is not a terminal. Arguments after the script\n"
+          "are in arg[1..] and '...'.\n"
+          "Exit status: 0 success, 1 script error, 2 usage error (bad option, script not\n"
+          "found), 130 interrupted (Ctrl-C). The API key never appears in messages.\n");
+}
+
+static void print_versions(lua_State *L)
+{
+  const char *lib = COLLATE_VERSION;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "collate.config");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+    lua_getfield(L, -1, "VERSION");
+    if (lua_type(L, -1) == LUA_TSTRING)
+      lib = lua_tostring(L, -1);
+    printf("collate-run %s\ncollate-lua %s\n%s\nlibcurl %s\n", COLLATE_VERSION, lib,
+           LUA_RELEASE, curl_version_info(CURLVERSION_NOW)->version);
+    lua_pop(L, 2);
+  } else {
+    printf("collate-run %s\ncollate-lua %s\n%s\nlibcurl %s\n", COLLATE_VERSION, lib,
+           LUA_RELEASE, curl_version_info(CURLVERSION_NOW)->version);
+    lua_pop(L, 1);
+  }
+  fflush(stdout);
+}
+
+static struct collate_sandbox *start_sandbox(double speed, const char *argv0)
+{
+  struct collate_sandbox_options o;
+  memset(&o, 0, sizeof o);
+  o.bind_address = "127.0.0.1";
+  o.port = 0;
+  o.keys = SANDBOX_KEY;
+  o.clock_mode = "realtime";
+  o.clock_speed = speed;
+  o.log_level = 0;
+  o.argv0 = argv0;
+
+  /* The server's threads inherit this mask: Ctrl-C must reach the script's thread. */
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  char err[1024];
+  struct collate_sandbox *s = collate_sandbox_start(&o, err, sizeof err);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (s == NULL) {
+    char msg[1100];
+    snprintf(msg, sizeof msg, "cannot start the sandbox: %s", err);
+    redact_message(msg);
+    return NULL;
+  }
+
+  char url[64], num[32], msg[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)collate_sandbox_port(s));
+  snprintf(num, sizeof num, "%g", speed);
+  setenv("COLLATE_BASE_URL", url, 1);
+  setenv("COLLATE_API_KEY", SANDBOX_KEY, 1);
+  setenv("COLLATE_SANDBOX_CLOCK_SPEED", num, 1);
+  snprintf(msg, sizeof msg, "sandbox at %s (clock x%s)", url, num);
+  redact_message(msg);
+  return s;
+}
+
+int main(int argc, char **argv)
+{
+  struct host_args a;
+  char err[256];
+  int code;
+
+  redact_add_env("COLLATE_API_KEY");
+  if (host_args_parse(argc, argv, &a, err, sizeof err) != 0) {
+    redact_message(err);
+    fputs("usage: collate-run [options] [script.lua [args...]] (try --help)\n", stderr);
+    host_args_free(&a);
+    redact_clear();
+    return EXIT_USAGE;
+  }
+  if (a.help) {
+    usage(stdout);
+    host_args_free(&a);
+    redact_clear();
+    return EXIT_OK;
+  }
+  if (!a.script && a.nactions == 0 && !a.version && isatty(STDIN_FILENO)) {
+    usage(stderr);
+    host_args_free(&a);
+    redact_clear();
+    return EXIT_USAGE;
+  }
+
+  struct collate_sandbox *sandbox = NULL;
+  if (a.sandbox) {
+    redact_add(SANDBOX_KEY);
+    sandbox = start_sandbox(a.clock_speed, argv[0]);
+    if (sandbox == NULL) {
+      host_args_free(&a);
+      redact_clear();
+      return EXIT_SCRIPT_ERROR;
+    }
+  }
+
+  lua_State *L = runner_new_state();
+  if (L == NULL) {
+    redact_message("cannot create a Lua state: not enough memory");
+    code = EXIT_SCRIPT_ERROR;
+  } else {
+    if (a.version)
+      print_versions(L);
+    code = runner_run(L, &a, argc, argv);
+    fflush(stdout);
+    runner_close(L);
+  }
+
+  collate_sandbox_stop(sandbox);
+  host_args_free(&a);
+  redact_clear();
+  return code;
+}

@@ -1,0 +1,247 @@
+#include "runner.h"
+
+#include "paths.h"
+#include "redact.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- Ctrl-C ----------------------------------------------------------------------------- */
+
+static lua_State *volatile running;
+static volatile sig_atomic_t interrupted;
+
+/* Raised at every hook event while the flag is up, so a script's pcall cannot swallow it. */
+static void interrupt_hook(lua_State *L, lua_Debug *ar)
+{
+  (void)ar;
+  if (interrupted)
+    luaL_error(L, "interrupted");
+}
+
+static void on_sigint(int sig)
+{
+  (void)sig;
+  interrupted = 1;
+  signal(SIGINT, SIG_DFL);  /* a second Ctrl-C kills, as in lua(1) */
+  lua_State *L = running;
+  if (L)
+    lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static void catch_sigint(lua_State *L)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  /* no SA_RESTART: a blocking sleep or read returns early */
+  running = L;
+  sigaction(SIGINT, &sa, NULL);
+}
+
+static void release_sigint(lua_State *L)
+{
+  signal(SIGINT, SIG_DFL);
+  running = NULL;
+  lua_sethook(L, NULL, 0, 0);
+}
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+static int msghandler(lua_State *L)
+{
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      msg = lua_tostring(L, -1);
+    else
+      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Prints the error on top of the stack (redacted) and pops it. */
+static void report(lua_State *L)
+{
+  redact_add_env("COLLATE_API_KEY");  /* the script may have set it */
+  const char *msg = lua_tostring(L, -1);
+  redact_message(msg ? msg : "(error object is not a string)");
+  lua_pop(L, 1);
+}
+
+static int docall(lua_State *L, int narg, int nres)
+{
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base);
+  int status = lua_pcall(L, narg, nres, base);
+  lua_remove(L, base);
+  return status;
+}
+
+/* ---- warnings --------------------------------------------------------------------------- */
+
+static int warnings_on;
+static char *warn_text;
+static size_t warn_len;
+
+static void warn_append(const char *msg)
+{
+  size_t n = strlen(msg);
+  char *p = realloc(warn_text, warn_len + n + 1);
+  if (p == NULL)
+    return;
+  warn_text = p;
+  memcpy(warn_text + warn_len, msg, n + 1);
+  warn_len += n;
+}
+
+/* lauxlib's warning function, with redaction */
+static void warnf(void *ud, const char *msg, int tocont)
+{
+  (void)ud;
+  if (warn_len == 0 && !tocont && msg[0] == '@') {
+    if (strcmp(msg, "@on") == 0)
+      warnings_on = 1;
+    else if (strcmp(msg, "@off") == 0)
+      warnings_on = 0;
+    return;
+  }
+  if (warn_len == 0)
+    warn_append("Lua warning: ");
+  warn_append(msg);
+  if (!tocont) {
+    warn_append("\n");
+    if (warnings_on && warn_text)
+      redact_write(warn_text, warn_len);
+    free(warn_text);
+    warn_text = NULL;
+    warn_len = 0;
+  }
+}
+
+lua_State *runner_new_state(void)
+{
+  lua_State *L = luaL_newstate();
+  if (L == NULL)
+    return NULL;
+  lua_setwarnf(L, warnf, NULL);
+  luaL_openlibs(L);
+  char err[512];
+  /* not fatal: a script that does not require collate still runs; one that does gets Lua's
+   * own "module not found" listing the paths */
+  collate_paths_setup(L, err, sizeof err);
+  return L;
+}
+
+/* ---- running ---------------------------------------------------------------------------- */
+
+/* arg as lua(1) builds it: arg[0] the script, arg[1..] its arguments, the interpreter and its
+ * options at negative indexes. */
+static void create_arg_table(lua_State *L, char **argv, int argc, int script)
+{
+  lua_createtable(L, argc - script - 1 > 0 ? argc - script - 1 : 0, script + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static int dostring(lua_State *L, const char *code)
+{
+  int status = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
+  if (status == LUA_OK)
+    status = docall(L, 0, 0);
+  return status;
+}
+
+/* -l mod or -l g=mod: require and set the global */
+static int dolibrary(lua_State *L, const char *spec)
+{
+  const char *eq = strchr(spec, '=');
+  const char *mod = eq ? eq + 1 : spec;
+  lua_getglobal(L, "require");
+  lua_pushstring(L, mod);
+  int status = docall(L, 1, 1);
+  if (status == LUA_OK) {
+    if (eq)
+      lua_pushlstring(L, spec, (size_t)(eq - spec));
+    else
+      lua_pushstring(L, mod);
+    lua_insert(L, -2);
+    lua_setglobal(L, lua_tostring(L, -2));
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+static int finish(lua_State *L, int status)
+{
+  if (status == LUA_OK)
+    return EXIT_OK;
+  if (interrupted) {
+    lua_pop(L, 1);
+    redact_message("interrupted");
+    return EXIT_INTERRUPTED;
+  }
+  report(L);
+  return EXIT_SCRIPT_ERROR;
+}
+
+int runner_run(lua_State *L, const struct host_args *a, int argc, char **argv)
+{
+  int script = a->script;
+  create_arg_table(L, argv, argc, script);
+  catch_sigint(L);
+
+  int code = EXIT_OK;
+  for (int i = 0; i < a->nactions && code == EXIT_OK; i++) {
+    int status = a->actions[i].kind == 'e' ? dostring(L, a->actions[i].value)
+                                           : dolibrary(L, a->actions[i].value);
+    code = finish(L, status);
+  }
+
+  int run_stdin = script == 0 && a->nactions == 0 && !a->version;
+  if (code == EXIT_OK && (script || run_stdin)) {
+    const char *name = script ? argv[script] : "-";
+    const char *fname = strcmp(name, "-") == 0 ? NULL : name;
+    int status = luaL_loadfile(L, fname);  /* skips a first '#' line: shebang scripts */
+    if (status == LUA_ERRFILE) {
+      report(L);
+      code = EXIT_USAGE;
+    } else if (status != LUA_OK) {
+      code = finish(L, status);
+    } else {
+      int n = 0;
+      if (script) {
+        for (int i = script + 1; i < argc; i++, n++)
+          lua_pushstring(L, argv[i]);
+      }
+      code = finish(L, docall(L, n, 0));
+    }
+  }
+
+  release_sigint(L);
+  if (interrupted && code == EXIT_OK) {  /* Ctrl-C between two Lua calls */
+    redact_message("interrupted");
+    code = EXIT_INTERRUPTED;
+  }
+  return code;
+}
+
+void runner_close(lua_State *L)
+{
+  lua_close(L);
+  free(warn_text);
+  warn_text = NULL;
+  warn_len = 0;
+}
