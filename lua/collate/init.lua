@@ -3,6 +3,7 @@ local config = require "collate.config"
 local errors = require "collate.errors"
 local client = require "collate.client"
 local core = require "collate.core"
+local scheduler = require "collate.scheduler"
 
 local collate = {
   VERSION = config.VERSION,
@@ -17,13 +18,21 @@ function collate.new(options)
   return client.new(options, false)
 end
 
--- A blocking sleep for scripts (the scheduler and OpenResty provide their own).
+-- Sleeps: yields inside collate.run, ngx.sleep inside nginx, blocks otherwise.
 function collate.sleep(seconds)
   if type(seconds) ~= "number" or seconds < 0 then
     error(errors.invalid_argument("collate.sleep: seconds must be a number >= 0"), 2)
   end
+  local sched = scheduler.current()
+  if sched then return sched:sleep(seconds) end
+  if type(ngx) == "table" and ngx.sleep then return ngx.sleep(seconds) end -- luacheck: ignore
   core.sleep(seconds)
 end
+
+-- Coroutine concurrency (lua/collate/scheduler.lua).
+collate.run = scheduler.run
+collate.spawn = scheduler.spawn
+collate.gather = scheduler.gather
 
 -- A fresh UUIDv4, for callers who keep their own idempotency keys.
 collate.uuid4 = core.uuid4

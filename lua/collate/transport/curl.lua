@@ -1,5 +1,7 @@
--- The blocking transport: one libcurl easy handle per client, so connections are reused.
+-- The libcurl transport: one easy handle per client for blocking calls (connections reused);
+-- inside collate.run the same calls go to the scheduler's multi handle and yield.
 local core = require "collate.core"
+local scheduler = require "collate.scheduler"
 
 local M = {}
 
@@ -9,7 +11,7 @@ function M.new(options)
   local t = {}
 
   function t.send(request, timeout)
-    return handle:perform({
+    local transfer = {
       method = request.method,
       url = request.url,
       headers = request.headers,
@@ -20,10 +22,18 @@ function M.new(options)
       connect_timeout = options.connect_timeout,
       ca_file = options.ca_file,
       user_agent = options.user_agent,
-    })
+    }
+    local sched = scheduler.current()
+    if sched then return sched:send(transfer) end
+    return handle:perform(transfer)
   end
 
-  t.sleep = core.sleep
+  function t.sleep(seconds)
+    local sched = scheduler.current()
+    if sched then return sched:sleep(seconds) end
+    core.sleep(seconds)
+  end
+
   t.now = core.now
 
   function t.close()
