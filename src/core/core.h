@@ -1,0 +1,34 @@
+/* Lua-facing functions of collate.core, one definition per concept file. Upvalue 1 of every
+ * module function is the module's private cjson instance (require("cjson").new()). */
+#ifndef COLLATE_CORE_H
+#define COLLATE_CORE_H
+
+#include "compat.h"
+
+#define COLLATE_VERSION "0.1.0"
+#define COLLATE_CJSON_INDEX lua_upvalueindex(1)
+
+int collate_l_build_request(lua_State *L); /* request.c */
+int collate_l_to_wire(lua_State *L);       /* casing.c */
+int collate_l_from_wire(lua_State *L);
+int collate_l_parse_response(lua_State *L); /* response.c */
+int collate_l_quote_if_match(lua_State *L); /* request.c */
+int collate_l_retryable(lua_State *L);      /* retry.c */
+int collate_l_backoff(lua_State *L);
+int collate_l_parse_retry_after(lua_State *L);
+int collate_l_uuid4(lua_State *L);  /* uuid.c */
+int collate_l_redact(lua_State *L); /* redact.c */
+int collate_l_sleep(lua_State *L);  /* clock.c */
+int collate_l_now(lua_State *L);
+int collate_l_http(lua_State *L);   /* http.c */
+void collate_http_register(lua_State *L);  /* creates the handle metatable */
+const char *collate_curl_version(void);
+void collate_routes_push(lua_State *L);   /* routes.c: the core.routes table */
+
+/* Calls cjson.decode(s) protected. Pushes the value and returns 1, or pushes an error message and
+ * returns 0. cjson_idx is the cjson instance table. */
+int collate_json_decode(lua_State *L, int cjson_idx, const char *s, size_t len);
+/* Calls cjson.encode on the value at idx, protected; pushes the string (1) or a message (0). */
+int collate_json_encode(lua_State *L, int cjson_idx, int idx);
+
+#endif

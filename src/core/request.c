@@ -1,0 +1,364 @@
+/* build_request: validates named parameters against the route table, then builds method, path
+ * (with query), headers and JSON body. Nothing here does I/O. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "casing.h"
+#include "core.h"
+#include "routes.h"
+
+/* Pushes s percent-encoded; RFC 3986 unreserved characters are kept. */
+static void push_pct_encoded(lua_State *L, const char *s, size_t len) {
+  static const char hex[] = "0123456789ABCDEF";
+  luaL_Buffer b;
+  size_t i;
+  luaL_buffinit(L, &b);
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      luaL_addchar(&b, (char)c);
+    } else {
+      luaL_addchar(&b, '%');
+      luaL_addchar(&b, hex[c >> 4]);
+      luaL_addchar(&b, hex[c & 15]);
+    }
+  }
+  luaL_pushresult(&b);
+}
+
+static int all_digits(const char *s, size_t len) {
+  size_t i;
+  if (len == 0) return 0;
+  for (i = 0; i < len; i++)
+    if (s[i] < '0' || s[i] > '9') return 0;
+  return 1;
+}
+
+/* An integral number value at idx, as long long; 0 when not integral (or out of range). */
+static int integral_value(lua_State *L, int idx, long long *out) {
+  lua_Number f;
+  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+#if COLLATE_HAS_INTEGERS
+  if (collate_isinteger(L, idx)) {
+    *out = (long long)lua_tointeger(L, idx);
+    return 1;
+  }
+#endif
+  f = lua_tonumber(L, idx);
+  if (f != floor(f) || !(f >= -9007199254740992.0 && f <= 9007199254740992.0)) return 0;
+  *out = (long long)f;
+  return 1;
+}
+
+#define IF_MATCH_FORMS "an integer version (17), a digit string (\"17\") or a quoted one ('\"17\"')"
+
+/* Pushes the quoted entity tag '"17"' and returns 1, or pushes a message and returns 0. */
+static int quote_if_match(lua_State *L, int idx) {
+  long long v;
+  size_t len;
+  const char *s;
+  switch (lua_type(L, idx)) {
+    case LUA_TNUMBER:
+      if (integral_value(L, idx, &v) && v >= 1) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "\"%lld\"", v);
+        lua_pushstring(L, buf);
+        return 1;
+      }
+      lua_pushfstring(L, "if_match must be " IF_MATCH_FORMS " (got %s)",
+                      lua_tostring(L, idx));
+      return 0;
+    case LUA_TSTRING:
+      s = lua_tolstring(L, idx, &len);
+      if (len >= 3 && s[0] == '"' && s[len - 1] == '"') {
+        s++;
+        len -= 2;
+      }
+      if (len <= 19 && all_digits(s, len) && s[0] != '0') {
+        lua_pushliteral(L, "\"");
+        lua_pushlstring(L, s, len);
+        lua_pushliteral(L, "\"");
+        lua_concat(L, 3);
+        return 1;
+      }
+      lua_pushfstring(L, "if_match must be " IF_MATCH_FORMS " (got '%s')", lua_tostring(L, idx));
+      return 0;
+    default:
+      lua_pushfstring(L, "if_match must be " IF_MATCH_FORMS " (got %s)", luaL_typename(L, idx));
+      return 0;
+  }
+}
+
+int collate_l_quote_if_match(lua_State *L) {
+  if (quote_if_match(L, 1)) return 1;
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+static int fail(lua_State *L, const struct collate_route *r, const char *fmt, const char *a,
+                const char *b) {
+  lua_pushnil(L);
+  lua_pushstring(L, r != NULL ? r->name : "build_request");
+  lua_pushliteral(L, ": ");
+  lua_pushfstring(L, fmt, a, b);
+  lua_concat(L, 3);
+  return 2;
+}
+
+static const char *type_word(enum collate_param_type t) {
+  switch (t) {
+    case COLLATE_T_TABLE: return "a table";
+    case COLLATE_T_INTEGER: return "an integer";
+    default: return "a string";
+  }
+}
+
+static int valid_idempotency_key(const char *s, size_t len) {
+  size_t i;
+  if (len < 1 || len > 255) return 0;
+  for (i = 0; i < len; i++)
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) return 0;
+  return 1;
+}
+
+/* Checks the value at top of stack against p; pushes nothing, returns an error via fail() when
+ * wrong (non-zero return = number of results to return). */
+static int check_param(lua_State *L, const struct collate_route *r, const struct collate_param *p,
+                       int v) {
+  int t = lua_type(L, v);
+  long long iv;
+  if (t == LUA_TNIL) {
+    if (p->required) return fail(L, r, "%s is required%s", p->name, "");
+    return 0;
+  }
+  if (p->loc == COLLATE_LOC_IF_MATCH) {
+    if (!quote_if_match(L, v)) {
+      lua_pushnil(L);
+      lua_pushstring(L, r->name);
+      lua_pushliteral(L, ": ");
+      lua_pushvalue(L, -4);
+      lua_concat(L, 3);
+      return 2;
+    }
+    lua_pop(L, 1);
+    return 0;
+  }
+  switch (p->type) {
+    case COLLATE_T_STRING: if (t == LUA_TSTRING) break; goto wrong;
+    case COLLATE_T_TABLE: if (t == LUA_TTABLE) break; goto wrong;
+    case COLLATE_T_INTEGER:
+      if (integral_value(L, v, &iv)) break;
+      if (t == LUA_TNUMBER)
+        return fail(L, r, "%s must be an integer (got %s)", p->name, lua_tostring(L, v));
+      goto wrong;
+  }
+  if (p->loc == COLLATE_LOC_PATH && lua_rawlen(L, v) == 0)
+    return fail(L, r, "%s must not be empty%s", p->name, "");
+  if (p->loc == COLLATE_LOC_IDEMPOTENCY) {
+    size_t len;
+    const char *s = lua_tolstring(L, v, &len);
+    if (!valid_idempotency_key(s, len))
+      return fail(L, r, "%s must be 1-255 visible ASCII characters%s", p->name, "");
+  }
+  return 0;
+wrong:
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s must be %s (got %s)", r->name, p->name, type_word(p->type),
+                  luaL_typename(L, v));
+  return 2;
+}
+
+/* Pushes the path with its query string. */
+static void push_path(lua_State *L, const struct collate_route *r, int params) {
+  const char *t = r->path;
+  const struct collate_param *p;
+  int n = 0, first = 1;
+  while (*t != '\0') {
+    const char *brace = strchr(t, '{');
+    const char *close;
+    size_t vlen;
+    const char *v;
+    luaL_checkstack(L, 4, "collate: path");
+    if (brace == NULL) {
+      lua_pushstring(L, t);
+      n++;
+      break;
+    }
+    close = strchr(brace, '}');
+    lua_pushlstring(L, t, (size_t)(brace - t));
+    lua_pushlstring(L, brace + 1, (size_t)(close - brace - 1));
+    lua_rawget(L, params);
+    v = lua_tolstring(L, -1, &vlen);
+    push_pct_encoded(L, v, vlen);
+    lua_remove(L, -2);
+    n += 2;
+    t = close + 1;
+  }
+  for (p = r->params; p->name != NULL; p++) {
+    char key[128], num[32];
+    size_t klen;
+    long long iv;
+    if (p->loc != COLLATE_LOC_QUERY) continue;
+    lua_getfield(L, params, p->name);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    luaL_checkstack(L, 6, "collate: query");
+    if (p->type == COLLATE_T_INTEGER) {
+      integral_value(L, -1, &iv);
+      snprintf(num, sizeof num, "%lld", iv);
+      lua_pop(L, 1);
+      lua_pushstring(L, num);
+    }
+    klen = collate_snake_to_camel(p->name, strlen(p->name), key); /* names are short literals */
+    lua_pushstring(L, first ? "?" : "&");
+    lua_pushlstring(L, key, klen);
+    lua_pushliteral(L, "=");
+    {
+      size_t vlen;
+      const char *v = lua_tolstring(L, -4, &vlen);
+      push_pct_encoded(L, v, vlen);
+    }
+    lua_remove(L, -5); /* the raw value */
+    n += 4;
+    first = 0;
+  }
+  lua_concat(L, n);
+}
+
+/* Pushes the JSON body string, nil (no body), or returns 0 with a message pushed. */
+static int push_body(lua_State *L, const struct collate_route *r, int params) {
+  const struct collate_param *p, *root = collate_route_param(r, "request");
+  int have = 0, src;
+  lua_getfield(L, params, "request");
+  if (root != NULL && root->loc == COLLATE_LOC_BODY_ROOT && !lua_isnil(L, -1)) {
+    src = lua_gettop(L); /* confirm's request table is the whole body */
+    have = 1;
+  } else {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    src = lua_gettop(L);
+    for (p = r->params; p->name != NULL; p++) {
+      if (p->loc != COLLATE_LOC_BODY) continue;
+      lua_getfield(L, params, p->name);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        continue;
+      }
+      lua_setfield(L, src, p->name);
+      have = 1;
+    }
+  }
+  if (!have) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    return 1;
+  }
+  if (!collate_convert(L, src, COLLATE_TO_WIRE)) {
+    lua_replace(L, src);
+    return 0;
+  }
+  lua_replace(L, src);
+  if (!collate_json_encode(L, COLLATE_CJSON_INDEX, src)) {
+    lua_replace(L, src);
+    return 0;
+  }
+  lua_replace(L, src);
+  return 1;
+}
+
+/* core.build_request(route_name, params) -> {method, path, headers, body, idempotency_key} */
+int collate_l_build_request(lua_State *L) {
+  const struct collate_route *r;
+  const struct collate_param *p;
+  int params, res, headers, nret;
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return fail(L, NULL, "route name must be a string (got %s)%s", luaL_typename(L, 1), "");
+  r = collate_route_find(lua_tostring(L, 1));
+  if (r == NULL) return fail(L, NULL, "unknown route '%s'%s", lua_tostring(L, 1), "");
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_newtable(L);
+  } else if (lua_type(L, 2) != LUA_TTABLE) {
+    return fail(L, r, "parameters must be a table (got %s)%s", luaL_typename(L, 2), "");
+  }
+  lua_settop(L, 2);
+  params = 2;
+
+  lua_pushnil(L);
+  while (lua_next(L, params) != 0) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return fail(L, r, "parameter names must be strings (got %s)%s", luaL_typename(L, -1), "");
+    if (collate_route_param(r, lua_tostring(L, -1)) == NULL)
+      return fail(L, r, "unknown parameter '%s'%s", lua_tostring(L, -1), "");
+  }
+  for (p = r->params; p->name != NULL; p++) {
+    lua_getfield(L, params, p->name);
+    nret = check_param(L, r, p, lua_gettop(L));
+    if (nret) return nret;
+    lua_pop(L, 1);
+  }
+  if (collate_route_param(r, "request") != NULL &&
+      collate_route_param(r, "request")->loc == COLLATE_LOC_BODY_ROOT) {
+    int both;
+    lua_getfield(L, params, "request");
+    lua_getfield(L, params, "accepted_review_snapshot_id");
+    both = !lua_isnil(L, -1) && !lua_isnil(L, -2);
+    lua_pop(L, 2);
+    if (both)
+      return fail(L, r, "pass either request or accepted_review_snapshot_id, not both%s%s", "",
+                  "");
+  }
+
+  lua_createtable(L, 0, 5);
+  res = lua_gettop(L);
+  lua_pushstring(L, r->method);
+  lua_setfield(L, res, "method");
+  push_path(L, r, params);
+  lua_setfield(L, res, "path");
+
+  lua_createtable(L, 0, 4);
+  headers = lua_gettop(L);
+  lua_pushliteral(L, "application/json");
+  lua_setfield(L, headers, "Accept");
+  for (p = r->params; p->name != NULL; p++) {
+    if (p->loc == COLLATE_LOC_IF_MATCH) {
+      lua_getfield(L, params, p->name);
+      quote_if_match(L, -1); /* validated above */
+      lua_setfield(L, headers, "If-Match");
+      lua_pop(L, 1);
+    } else if (p->loc == COLLATE_LOC_IDEMPOTENCY) {
+      lua_getfield(L, params, p->name);
+      if (lua_isnil(L, -1) && r->always_idempotency_key) {
+        lua_pop(L, 1);
+        collate_l_uuid4(L);
+      }
+      if (!lua_isnil(L, -1)) {
+        lua_pushvalue(L, -1);
+        lua_setfield(L, headers, "Idempotency-Key");
+        lua_setfield(L, res, "idempotency_key");
+      } else {
+        lua_pop(L, 1);
+      }
+    }
+  }
+  if (!push_body(L, r, params)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: cannot encode the body as JSON: %s", r->name, lua_tostring(L, -2));
+    return 2;
+  }
+  if (!lua_isnil(L, -1)) {
+    lua_pushliteral(L, "application/json");
+    lua_setfield(L, headers, "Content-Type");
+  }
+  lua_setfield(L, res, "body");
+  lua_pushvalue(L, headers);
+  lua_setfield(L, res, "headers");
+  lua_pushvalue(L, res);
+  return 1;
+}
