@@ -42,6 +42,11 @@ static int fail(const char *fmt, const char *a)
   return 2;
 }
 
+static void on_stop_signal(int sig)
+{
+  (void)sig;  /* never runs: the signals stay blocked and sigwait takes them */
+}
+
 /* The port appears under its final name complete or not at all: readers poll for the file. */
 static int write_port_file(const char *path, unsigned port)
 {
@@ -172,7 +177,11 @@ int main(int argc, char **argv)
   }
   o.keys = keys ? keys : "sk_test_local";
 
-  /* Block the stop signals before any thread exists, so only sigwait below sees them. */
+  /* Block the stop signals before any thread exists, so only sigwait below sees them. A
+   * handler replaces an inherited SIG_IGN (a script's background job), which would discard
+   * them even while blocked. */
+  signal(SIGINT, on_stop_signal);
+  signal(SIGTERM, on_stop_signal);
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
