@@ -189,7 +189,7 @@ sandbox_front)
   check "delay waited (${elapsed} ms)" [ "$elapsed" -ge 1400 ]
   run bash -c "head -c 34000000 /dev/zero | curl -s -X PUT --data-binary @- '$url/echo'"
   check "body over 32 MiB flagged, size counted" has "$out" '"body_size":34000000,"body_len":33554433,"too_large":true'
-  run curl -s -o /dev/null -w '%{num_connects} ' "$url/health" "$url/echo"
+  run curl -s -w '%{num_connects} ' -o /dev/null "$url/health" -o /dev/null "$url/echo"
   check "keep-alive: two requests, one connection ($out)" [ "$out" = "1 0 " ]
   kill -TERM "$spid"
   wait_exit "$spid"
