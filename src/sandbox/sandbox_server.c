@@ -85,16 +85,15 @@ static int l_wall_time(lua_State *L)
 
 static int l_log(lua_State *L)
 {
-  int level = (int)lua_tointeger(L, lua_upvalueindex(1));
+  if (lua_tointeger(L, lua_upvalueindex(1)) < 1)
+    return 0;
   size_t len;
   const char *line = luaL_tolstring(L, 1, &len);
-  if (level >= 1) {
-    flockfile(stderr);
-    fwrite(line, 1, len, stderr);
-    if (len == 0 || line[len - 1] != '\n')
-      fputc('\n', stderr);
-    funlockfile(stderr);
-  }
+  flockfile(stderr);
+  fwrite(line, 1, len, stderr);
+  if (len == 0 || line[len - 1] != '\n')
+    fputc('\n', stderr);
+  funlockfile(stderr);
   return 0;
 }
 
@@ -309,7 +308,7 @@ static int handle_call(lua_State *L)
     body = lua_tolstring(L, -1, &len);
   else if (t != LUA_TNIL)
     return luaL_error(L, "app:handle returned a non-string body");
-  int body_idx = lua_gettop(L);
+  /* body stays on the stack, so the string lives until the response has copied it */
 
   /* Check every header before creating the response, so an error cannot leak it. */
   int headers = 0;
@@ -347,7 +346,6 @@ static int handle_call(lua_State *L)
     if (r->resp == NULL)
       return luaL_error(L, "cannot create the response");
   }
-  (void)body_idx;
 
   if (headers) {
     lua_pushnil(L);
