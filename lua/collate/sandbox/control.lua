@@ -1,0 +1,199 @@
+-- /_sandbox/* (contract §6.6): clock, faults, request log, reset, forced payer events. No
+-- authentication, never faulted, not logged.
+local json = require "collate.sandbox.json"
+local http = require "collate.sandbox.http"
+local validate = require "collate.sandbox.validate"
+local timefmt = require "collate.sandbox.timefmt"
+local router = require "collate.sandbox.router"
+local faults = require "collate.sandbox.faults"
+local requestlog = require "collate.sandbox.requestlog"
+local A = require "collate.sandbox.authorizations"
+
+local control = {}
+
+local function now_check(v)
+  if not timefmt.parse(v) then return "invalid_format", "Must be an RFC 3339 timestamp." end
+end
+
+local CLOCK_SET = {
+  type = "object",
+  fields = {
+    { "mode", { type = "string", enum = { "realtime", "step" } } },
+    { "speed", { type = "number", check = function(v) if v <= 0 then return "out_of_range", "Must be > 0." end end } },
+    { "now", { type = "string", check = now_check } },
+  },
+}
+local ADVANCE = { type = "object", fields = { { "seconds", { type = "integer", required = true, min = 0 } } } }
+
+local PAYER_EVENT = {
+  type = "object",
+  fields = {
+    { "type", { type = "string", required = true, enum = { "receipt", "approval", "modified", "denial",
+      "more_info_request" } } },
+    { "referenceNumber", { type = "string", min_len = 1, max_len = 100 } },
+    { "channel", { type = "string", enum = { "portal" } } },
+    { "authorizationNumber", { type = "string", min_len = 1 } },
+    { "effectiveFrom", { type = "string", check = function(v)
+      if not timefmt.parse_date(v) then return "invalid_format", "Must be a date YYYY-MM-DD." end end } },
+    { "effectiveTo", { type = "string", check = function(v)
+      if not timefmt.parse_date(v) then return "invalid_format", "Must be a date YYYY-MM-DD." end end } },
+    { "payerStatusText", { type = "string" } },
+    { "modifications", { type = "array", min_items = 1, items = { type = "object", fields = {
+      { "field", { type = "string", required = true } },
+      { "requestedValue", { type = "string", nullable = true } },
+      { "approvedValue", { type = "string", nullable = true } },
+      { "message", { type = "string", nullable = true } },
+    } } } },
+    { "denialReasons", { type = "array", min_items = 1, items = { type = "object", fields = {
+      { "code", { type = "string", required = true } },
+      { "message", { type = "string", required = true } },
+    } } } },
+    { "documentTypes", { type = "array", min_items = 1, unique = true, items = { type = "string", enum = {
+      "clinical_notes", "letter_of_medical_necessity", "lab_results", "imaging_report", "prescription",
+      "treatment_plan", "prior_therapy_history", "payer_form", "other" } } } },
+    { "message", { type = "string" } },
+  },
+}
+
+local function clock_body(app)
+  local st = app.st
+  local pending = json.array({})
+  for i, ev in ipairs(st.clock:pending()) do
+    pending[i] = { authorizationId = ev.auth_id, event = ev.name, dueAt = st.fmt(ev.due) }
+  end
+  return { now = st.fmt(st.clock:now()), mode = st.clock.mode, speed = st.clock.speed, pending = pending }
+end
+
+local function fired_body(app, fired)
+  local st = app.st
+  local out = json.array({})
+  for i, ev in ipairs(fired) do out[i] = { authorizationId = ev.auth_id, event = ev.name, at = st.fmt(ev.due) } end
+  return { now = st.fmt(st.clock:now()), fired = out }
+end
+
+local function body_of(req, schema)
+  local body = http.parse_body(req)
+  if schema then
+    local issues = validate.check(body, schema)
+    if #issues > 0 then http.bad_request(issues) end
+  end
+  return body
+end
+
+-- move to `target` firing due events (forward only)
+local function advance_to(app, target)
+  local fired = app:fire_until(target)
+  if target > app.st.clock:now() then app.st.clock:move_to(target) end
+  return fired
+end
+
+local H = {}
+
+function H.clock_get(app)
+  return 200, clock_body(app)
+end
+
+function H.clock_set(app, req)
+  local b = body_of(req, CLOCK_SET)
+  local st = app.st
+  if b.now ~= nil then
+    local t = timefmt.parse(b.now)
+    if t < st.clock:now_s() then
+      http.bad_request(http.issue("out_of_range", { "body", "now" }, "The clock only moves forward."))
+    end
+    advance_to(app, t)
+  end
+  if b.mode or b.speed then st.clock:switch(b.mode, b.speed) end
+  return 200, clock_body(app)
+end
+
+function H.advance(app, req)
+  local b = body_of(req, ADVANCE)
+  return 200, fired_body(app, advance_to(app, app.st.clock:now() + b.seconds))
+end
+
+function H.step(app, req)
+  body_of(req, { type = "object", fields = {} })
+  local st = app.st
+  local ev = st.clock:earliest()
+  if not ev then return 200, fired_body(app, {}) end
+  local target = math.max(ev.due, st.clock:now())
+  st.clock:remove(ev)
+  A.fire(st, ev)
+  local fired = { ev }
+  for _, e in ipairs(app:fire_until(ev.due)) do fired[#fired + 1] = e end
+  if target > st.clock:now() then st.clock:move_to(target) end
+  return 200, fired_body(app, fired)
+end
+
+function H.faults_add(app, req)
+  local b = body_of(req)
+  return 200, faults.render(faults.add(app.st, b))
+end
+
+function H.faults_get(app)
+  return 200, faults.render(faults.live(app.st))
+end
+
+function H.faults_delete(app)
+  app.st.faults = {}
+  return 200, faults.render({})
+end
+
+function H.requests_get(app, req)
+  local q = http.parse_query(req.query)
+  if q.limit ~= nil and not q.limit:find("^%d+$") then
+    http.bad_request(http.issue("invalid_type", { "query", "limit" }, "limit must be a non-negative integer."))
+  end
+  return 200, requestlog.query(app.st, q)
+end
+
+function H.requests_delete(app)
+  app.st.log = {}
+  return 200, { data = json.array({}) }
+end
+
+function H.reset(app, req)
+  local b = body_of(req, CLOCK_SET)
+  local now = b.now and timefmt.parse(b.now) or nil
+  local st = app:reset(b.mode, b.speed, now)
+  return 200, { now = st.fmt(st.clock:now()), mode = st.clock.mode, speed = st.clock.speed }
+end
+
+function H.payer_event(app, req, params)
+  local b = body_of(req, PAYER_EVENT)
+  local st = app.st
+  local a = st.auths[params.id]
+  if not a then http.fail(404, "prior_authorization_not_found", "No authorization " .. params.id .. ".") end
+  A.force_payer_event(st, a, b, st.clock:now_s())
+  return 200, A.render(st, a)
+end
+
+local ROUTER = router.new({
+  { "GET", "/_sandbox/clock", H.clock_get },
+  { "POST", "/_sandbox/clock", H.clock_set },
+  { "POST", "/_sandbox/clock/advance", H.advance },
+  { "POST", "/_sandbox/clock/step", H.step },
+  { "POST", "/_sandbox/faults", H.faults_add },
+  { "GET", "/_sandbox/faults", H.faults_get },
+  { "DELETE", "/_sandbox/faults", H.faults_delete },
+  { "GET", "/_sandbox/requests", H.requests_get },
+  { "DELETE", "/_sandbox/requests", H.requests_delete },
+  { "POST", "/_sandbox/reset", H.reset },
+  { "POST", "/_sandbox/prior-authorizations/{id}/payer-events", H.payer_event },
+})
+
+function control.handle(app, req)
+  local spec, params = ROUTER:find(req.method, req.path)
+  if not spec then
+    if #params > 0 then
+      http.fail(405, "method_not_allowed", req.method .. " is not allowed on " .. req.path .. ".", nil, nil,
+        { Allow = table.concat(params, ", ") })
+    end
+    http.fail(404, "not_found", "No route " .. req.method .. " " .. req.path .. ".")
+  end
+  local status, body = spec[3](app, req, params)
+  return http.json(status, body)
+end
+
+return control

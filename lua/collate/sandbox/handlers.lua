@@ -1,0 +1,430 @@
+-- The /v1 route table: per route its checks (If-Match, Idempotency-Key, body schema) and its
+-- handler. Handlers get ctx {st, req, now, params, query, body, if_match} and return
+-- status, body_table or a full response table.
+local json = require "collate.sandbox.json"
+local http = require "collate.sandbox.http"
+local validate = require "collate.sandbox.validate"
+local Q = require "collate.sandbox.questionnaire"
+local A = require "collate.sandbox.authorizations"
+local files = require "collate.sandbox.files"
+local catalog = require "collate.sandbox.catalog"
+local scenarios = require "collate.sandbox.scenarios"
+local paginate = require "collate.sandbox.paginate"
+
+local H = {}
+
+local S = function(t) t.type = "string" return t end
+local OBJ = function(fields, extra) return { type = "object", fields = fields, extra = extra } end
+
+local DOC_TYPES = { "clinical_notes", "letter_of_medical_necessity", "lab_results", "imaging_report",
+  "prescription", "treatment_plan", "prior_therapy_history", "payer_form", "other" }
+
+local function state_check(v)
+  if not v:find("^%u%u$") then return "invalid_format", "Must be a two-letter USPS state code." end
+end
+
+local function metadata_check(v)
+  if #json.encode(v) > 16384 then return "too_long", "metadata is limited to 16 KiB serialized." end
+end
+
+local ROUTE_FIELDS = {
+  { "payerId", S { required = true, min_len = 1 } },
+  { "coverageState", S { required = true, check = state_check } },
+  { "requestType", S { required = true, enum = validate.REQUEST_TYPES } },
+  { "serviceCode", validate.service_code_schema(true) },
+}
+
+local CREATE = OBJ {
+  { "providerNpi", S { required = true, check = validate.npi_check } },
+  { "request", OBJ(ROUTE_FIELDS) },
+  { "policy", OBJ { { "finalSubmission", S { enum = { "requires_approval", "automatic" } } } } },
+  { "answers", { type = "any" } },
+  { "metadata", { type = "object", extra = "allow", check = metadata_check,
+    fields = { { "externalCaseId", S {} } } } },
+}
+CREATE.fields[2][2].required = true
+
+local RESOLVE = OBJ {
+  { "providerNpi", S { required = true, check = validate.npi_check } },
+  ROUTE_FIELDS[1], ROUTE_FIELDS[2], ROUTE_FIELDS[3], ROUTE_FIELDS[4],
+}
+
+local PATCH = OBJ { { "answers", { type = "any", required = true } } }
+
+local ATTACH = OBJ {
+  { "fileId", S { required = true, min_len = 1 } },
+  { "documentTypes", { type = "array", required = true, min_items = 1, unique = true,
+    items = S { enum = DOC_TYPES } } },
+  { "description", S { max_len = 1000, nullable = true } },
+}
+
+local CONFIRM = OBJ { { "acceptedReviewSnapshotId", S { nullable = true } } }
+local CANCEL = OBJ { { "reason", S { max_len = 500, nullable = true } } }
+local EMPTY = OBJ {}
+
+local FILE_CREATE = OBJ {
+  { "fileName", S { required = true, min_len = 1, max_len = 255, check = function(v)
+    if v:find("[/\\]") then return "invalid_format", "fileName must not contain / or \\." end
+  end } },
+  { "contentType", S { required = true, enum = { "application/pdf", "image/jpeg", "image/png" } } },
+  { "purpose", S { required = true, enum = { "authorization_attachment" } } },
+}
+
+local HANDOFF_CREATE = OBJ { { "acceptedReviewSnapshotId", S { nullable = true } } }
+local HANDOFF_COMPLETE = OBJ {
+  { "reportedOutcome", S { required = true, enum = { "submitted", "decision_observed", "not_required_observed",
+    "follow_up_required_observed" } } },
+  { "observedReferenceNumber", S { max_len = 100, nullable = true } },
+  { "operatorNotes", S { max_len = 2000, nullable = true } },
+}
+local HANDOFF_UNABLE = OBJ {
+  { "reason", S { required = true, enum = { "channel_blocked", "missing_information", "credential_or_mfa_issue",
+    "channel_outage", "operator_abandoned_case", "wrong_route", "other" } } },
+  { "operatorNotes", S { max_len = 2000, nullable = true } },
+}
+local HANDOFF_REVOKE = OBJ {
+  { "reason", S { required = true, min_len = 1, max_len = 500 } },
+  { "notes", S { nullable = true } },
+}
+
+---------------------------------------------------------------------------------------------------
+-- lookups (step 8) and version check (step 9)
+
+local function auth_of(ctx)
+  local a = ctx.st.auths[ctx.params.id]
+  if not a then http.fail(404, "prior_authorization_not_found", "No authorization " .. ctx.params.id .. ".") end
+  return a
+end
+
+local function check_version(ctx, a)
+  if ctx.if_match ~= a.version then
+    http.fail(409, "version_conflict",
+      string.format("If-Match names version %d; the authorization is at version %d.", ctx.if_match, a.version),
+      { expectedVersion = ctx.if_match, actualVersion = a.version })
+  end
+end
+
+local function file_of(ctx)
+  local f = ctx.st.files[ctx.params.file_id]
+  if not f then http.fail(404, "file_not_found", "No file " .. ctx.params.file_id .. ".") end
+  return f
+end
+
+local function handoff_of(ctx, a)
+  local h = a.handoffs[ctx.params.handoff_id]
+  if not h then http.fail(404, "manual_handoff_not_found", "No manual handoff " .. ctx.params.handoff_id .. ".") end
+  return h
+end
+
+local function render_auth(ctx, a)
+  return A.render(ctx.st, a)
+end
+
+---------------------------------------------------------------------------------------------------
+-- handlers
+
+function H.health()
+  return 200, { status = "ok" }
+end
+
+local function create_schema(ctx)
+  local body = ctx.body
+  local issues = validate.check(body, CREATE)
+  if json.typeof(body.request) == "object" then
+    validate.check_service_code(body.request.serviceCode, { "body", "request", "serviceCode" }, issues)
+  end
+  if body.answers ~= nil then Q.validate(body.answers, { "body", "answers" }, issues, 0) end
+  local policy_missing = body.policy == nil or (json.typeof(body.policy) == "object" and body.policy.finalSubmission == nil)
+  if policy_missing then
+    if #issues == 0 then
+      http.fail(400, "final_submission_policy_required", "policy.finalSubmission is required.")
+    end
+    validate.add(issues, "missing", body.policy == nil and { "body", "policy" } or { "body", "policy", "finalSubmission" },
+      "Field required.")
+  end
+  return issues
+end
+
+function H.create(ctx)
+  local a = A.create(ctx.st, ctx.body, ctx.now)
+  return 201, render_auth(ctx, a)
+end
+
+local STATUSES = { requires_action = true, processing = true, waiting_on_payer = true, completed = true, canceled = true }
+
+function H.list(ctx)
+  local q = ctx.query
+  if q.status ~= nil and not STATUSES[q.status] then
+    http.bad_request(http.issue("invalid_enum", { "query", "status" }, "Unknown status."))
+  end
+  local items = {}
+  for _, a in ipairs(ctx.st.auth_list) do
+    if (not q.status or a.status == q.status) and (not q.providerNpi or a.npi == q.providerNpi) and
+       (not q.externalCaseId or a.metadata.externalCaseId == q.externalCaseId) then
+      items[#items + 1] = a
+    end
+  end
+  local function key(a) return string.format("%014d|%s", a.created_at, a.id) end
+  table.sort(items, function(x, y) return key(x) > key(y) end)
+  local sig = table.concat({ q.status or "", q.providerNpi or "", q.externalCaseId or "" }, "|")
+  return 200, paginate.page(items, q, "authorizations", sig, key, true, function(a) return render_auth(ctx, a) end)
+end
+
+function H.retrieve(ctx)
+  return 200, render_auth(ctx, auth_of(ctx))
+end
+
+function H.confirm(ctx)
+  local a = auth_of(ctx)
+  check_version(ctx, a)
+  A.confirm(ctx.st, a, ctx.body, ctx.now)
+  return 200, render_auth(ctx, a)
+end
+
+function H.cancel(ctx)
+  local a = auth_of(ctx)
+  check_version(ctx, a)
+  A.cancel(ctx.st, a, ctx.now)
+  return 200, render_auth(ctx, a)
+end
+
+local function patch_schema(ctx)
+  local issues = validate.check(ctx.body, PATCH)
+  if ctx.body.answers ~= nil then Q.validate(ctx.body.answers, { "body", "answers" }, issues, 1) end
+  return issues
+end
+
+function H.patch_answers(ctx)
+  local a = auth_of(ctx)
+  check_version(ctx, a)
+  A.patch_answers(ctx.st, a, ctx.body.answers, ctx.now)
+  return 200, render_auth(ctx, a)
+end
+
+function H.attach(ctx)
+  local a = auth_of(ctx)
+  check_version(ctx, a)
+  A.check_mutable(a)
+  local f = ctx.st.files[ctx.body.fileId]
+  if not f then http.fail(404, "file_not_found", "No file " .. ctx.body.fileId .. ".") end
+  if f.status ~= "ready" or f.purpose ~= "authorization_attachment" then
+    http.fail(409, "file_not_ready", "The file is not ready (" .. f.status .. ").")
+  end
+  A.add_attachment(ctx.st, a, f, ctx.body, ctx.now)
+  return 200, render_auth(ctx, a)
+end
+
+function H.list_attachments(ctx)
+  local a = auth_of(ctx)
+  local function key(att) return string.format("%014d|%s", att.seq, att.id) end
+  return 200, paginate.page(a.attachments, ctx.query, "attachments:" .. a.id, "", key, false,
+    function(att) return A.render_attachment(ctx.st, att) end)
+end
+
+function H.delete_attachment(ctx)
+  local a = auth_of(ctx)
+  local att, index = A.find_attachment(a, ctx.params.attachment_id)
+  if not att then http.fail(404, "attachment_not_found", "No attachment " .. ctx.params.attachment_id .. ".") end
+  check_version(ctx, a)
+  A.check_mutable(a)
+  A.remove_attachment(ctx.st, a, index, ctx.now)
+  return 200, render_auth(ctx, a)
+end
+
+function H.live_session(ctx)
+  return 200, A.render_live_session(auth_of(ctx))
+end
+
+function H.live_grant(ctx)
+  local a = auth_of(ctx)
+  local owner = A.live_state(a)
+  if not owner then
+    http.fail(409, "live_session_not_available", "No live session is running.", { reason = "no_active_channel_session" })
+  end
+  if owner == "handoff" then return 200, A.new_grant(ctx.st, a, "handoff", a.handoff.id, ctx.now) end
+  return 200, A.new_grant(ctx.st, a, "live", nil, ctx.now)
+end
+
+function H.handoff_create(ctx)
+  local a = auth_of(ctx)
+  check_version(ctx, a)
+  local h = A.handoff_create(ctx.st, a, ctx.body, ctx.now)
+  return 200, A.render_handoff(ctx.st, h)
+end
+
+function H.handoff_retrieve(ctx)
+  local a = auth_of(ctx)
+  return 200, A.render_handoff(ctx.st, handoff_of(ctx, a))
+end
+
+function H.handoff_grant(ctx)
+  local a = auth_of(ctx)
+  local h = handoff_of(ctx, a)
+  if h.state ~= "active" then
+    http.fail(409, "live_session_not_available", "The handoff is not active.", { reason = "no_active_channel_session" })
+  end
+  ctx.st.clock:cancel_for(a.id, "handoff_abandonment")
+  ctx.st.clock:schedule(ctx.now + A.ABANDON, a.id, "handoff_abandonment")
+  return 200, A.new_grant(ctx.st, a, "handoff", h.id, ctx.now)
+end
+
+local function closer(result)
+  return function(ctx)
+    local a = auth_of(ctx)
+    local h = handoff_of(ctx, a)
+    check_version(ctx, a)
+    if h.state ~= "active" then
+      http.fail(409, "prior_authorization_not_actionable", "The manual handoff is not active.")
+    end
+    A.close_handoff(ctx.st, a, result, ctx.now, ctx.body)
+    return 200, A.render_closure(a, h)
+  end
+end
+
+local function npi_query(ctx)
+  local npi = ctx.query.providerNpi
+  if npi == nil then
+    http.bad_request(http.issue("missing", { "query", "providerNpi" }, "providerNpi is required."))
+  end
+  if not validate.npi_ok(npi) then
+    http.bad_request(http.issue("invalid_format", { "query", "providerNpi" }, "Must be a valid 10-digit NPI."))
+  end
+  return npi
+end
+
+function H.routes(ctx)
+  local npi = npi_query(ctx)
+  local p = catalog.provider(npi)
+  if not p then http.fail(404, "provider_not_found", "No provider with NPI " .. npi .. " in this organization.") end
+  return 200, { providerNpi = npi, options = catalog.route_options(p) }
+end
+
+local function resolve_schema(ctx)
+  local issues = validate.check(ctx.body, RESOLVE)
+  validate.check_service_code(ctx.body.serviceCode, { "body", "serviceCode" }, issues)
+  return issues
+end
+
+function H.resolve(ctx)
+  local b = ctx.body
+  local _, payer = catalog.resolve(b.providerNpi, b.payerId, b.coverageState, b.requestType, b.serviceCode.system)
+  return 200, {
+    providerNpi = b.providerNpi, payerId = payer.id, payerDisplayName = payer.displayName,
+    coverageState = b.coverageState, requestType = b.requestType,
+    serviceCode = { system = b.serviceCode.system, code = b.serviceCode.code },
+    channel = "portal", accessMode = "collate_managed", label = catalog.label(payer, b.coverageState, b.requestType),
+  }
+end
+
+function H.file_create(ctx)
+  local f = files.create(ctx.st, ctx.body, ctx.now)
+  return 201, files.render_created(ctx.st, f)
+end
+
+function H.file_complete(ctx)
+  local f = file_of(ctx)
+  files.complete(ctx.st, f, ctx.now)
+  return 200, files.render(ctx.st, f)
+end
+
+function H.file_retrieve(ctx)
+  return 200, files.render(ctx.st, file_of(ctx))
+end
+
+function H.file_download(ctx)
+  return files.download(ctx.st, file_of(ctx))
+end
+
+function H.upload(ctx)
+  return files.upload(ctx.st, ctx.req, ctx.params.token)
+end
+
+function H.payers(ctx)
+  return 200, paginate.page(catalog.payers(), ctx.query, "payers", "", function(p) return p.id end, false,
+    catalog.render_payer)
+end
+
+function H.payer(ctx)
+  local p = catalog.payer(ctx.params.payer_id)
+  if not p then http.fail(404, "payer_not_found", "No payer " .. ctx.params.payer_id .. ".") end
+  return 200, catalog.render_payer(p)
+end
+
+function H.providers(ctx)
+  return 200, paginate.page(catalog.providers(), ctx.query, "providers", "", function(p) return p.npi end, false,
+    function(p) return catalog.render_provider(p, ctx.st.fmt) end)
+end
+
+function H.provider(ctx)
+  local p = catalog.provider(ctx.params.npi)
+  if not p then http.fail(404, "provider_not_found", "No provider with NPI " .. ctx.params.npi .. ".") end
+  return 200, catalog.render_provider(p, ctx.st.fmt)
+end
+
+function H.scenarios(ctx)
+  local list = scenarios.list()
+  local index = {}
+  for i, s in ipairs(list) do index[s] = i end
+  return 200, paginate.page(list, ctx.query, "scenarios", "", function(s) return string.format("%04d", index[s]) end,
+    false, scenarios.render)
+end
+
+function H.scenario(ctx)
+  local s = scenarios.get(ctx.params.scenario_id)
+  if not s then http.fail(404, "scenario_not_found", "No scenario " .. ctx.params.scenario_id .. ".") end
+  return 200, scenarios.render(s)
+end
+
+function H.grant_page(ctx)
+  local g = ctx.st.grants[ctx.params.grant_id]
+  if not g then http.fail(404, "not_found", "Unknown access grant.") end
+  if g.revoked then http.fail(404, "access_grant_revoked", "The session of this grant has ended.") end
+  if ctx.now >= g.expires_at then http.fail(404, "access_grant_expired", "This access grant has expired.") end
+  return { status = 200, headers = { ["Content-Type"] = "text/html; charset=utf-8" },
+    body = "<!doctype html><title>Collate sandbox session</title><p>Sandbox portal session (" .. g.kind .. ").</p>\n" }
+end
+
+---------------------------------------------------------------------------------------------------
+-- The route table. body: nil (ignored), "optional" or "required" with schema (table or function).
+
+local AUTH = "/v1/prior-authorizations/{id}"
+
+H.ROUTES = {
+  { "GET", "/health", H.health, auth = "public" },
+  { "POST", "/v1/prior-authorizations", H.create, idem = "required", body = "required", schema = create_schema },
+  { "GET", "/v1/prior-authorizations", H.list },
+  { "GET", AUTH, H.retrieve },
+  { "POST", AUTH .. "/confirm", H.confirm, if_match = true, body = "optional", schema = CONFIRM },
+  { "POST", AUTH .. "/cancel", H.cancel, if_match = true, body = "optional", schema = CANCEL },
+  { "PATCH", AUTH .. "/answers", H.patch_answers, if_match = true, body = "required", schema = patch_schema },
+  { "POST", AUTH .. "/attachments", H.attach, if_match = true, body = "required", schema = ATTACH },
+  { "GET", AUTH .. "/attachments", H.list_attachments },
+  { "DELETE", AUTH .. "/attachments/{attachment_id}", H.delete_attachment, if_match = true },
+  { "GET", AUTH .. "/live-session", H.live_session },
+  { "POST", AUTH .. "/live-session/access-grants", H.live_grant, body = "optional", schema = EMPTY },
+  { "POST", AUTH .. "/manual-handoffs", H.handoff_create, if_match = true, body = "optional", schema = HANDOFF_CREATE },
+  { "GET", AUTH .. "/manual-handoffs/{handoff_id}", H.handoff_retrieve },
+  { "POST", AUTH .. "/manual-handoffs/{handoff_id}/access-grants", H.handoff_grant, body = "optional", schema = EMPTY },
+  { "POST", AUTH .. "/manual-handoffs/{handoff_id}/complete", closer("completed_reported"), if_match = true,
+    body = "required", schema = HANDOFF_COMPLETE },
+  { "POST", AUTH .. "/manual-handoffs/{handoff_id}/unable-to-complete", closer("unable_to_complete"),
+    if_match = true, body = "required", schema = HANDOFF_UNABLE },
+  { "POST", AUTH .. "/manual-handoffs/{handoff_id}/revoke", closer("revoked"), if_match = true,
+    body = "required", schema = HANDOFF_REVOKE },
+  { "GET", "/v1/prior-authorization-routes", H.routes },
+  { "POST", "/v1/prior-authorization-routes/resolve", H.resolve, body = "required", schema = resolve_schema },
+  { "POST", "/v1/files", H.file_create, body = "required", schema = FILE_CREATE },
+  { "POST", "/v1/files/{file_id}/complete", H.file_complete, body = "optional", schema = EMPTY },
+  { "GET", "/v1/files/{file_id}", H.file_retrieve },
+  { "GET", "/v1/files/{file_id}/download", H.file_download },
+  { "GET", "/v1/payers", H.payers },
+  { "GET", "/v1/payers/{payer_id}", H.payer },
+  { "GET", "/v1/providers", H.providers },
+  { "GET", "/v1/providers/{npi}", H.provider },
+  { "GET", "/v1/sandbox/scenarios", H.scenarios },
+  { "GET", "/v1/sandbox/scenarios/{scenario_id}", H.scenario },
+  { "PUT", "/_uploads/{token}", H.upload, auth = "capability", raw_body = true },
+  { "GET", "/runtime/access/{grant_id}", H.grant_page, auth = "capability" },
+}
+
+return H
