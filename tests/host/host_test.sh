@@ -3,6 +3,9 @@
 # Cases that need a sandbox app run in a private install tree holding a stub app
 # (fixtures/stub_app.lua), so they test the C front whatever lua/collate/sandbox holds.
 set -uo pipefail
+# The binaries must find collate and the system modules (cjson) with no help from the
+# environment, as a user runs them.
+unset LUA_PATH LUA_CPATH LUA_PATH_5_4 LUA_CPATH_5_4 LUA_INIT LUA_INIT_5_4
 case_name=$1
 bin=$2
 here=$(cd "$(dirname "$0")" && pwd)
