@@ -42,6 +42,7 @@ static const luaL_Reg functions[] = {
   {"sleep", collate_l_sleep},
   {"now", collate_l_now},
   {"http", collate_l_http},
+  {"multi", collate_l_multi},
   {NULL, NULL}
 };
 
@@ -71,6 +72,7 @@ COLLATE_EXPORT int luaopen_collate_core(lua_State *L) {
   }
 
   collate_http_register(L);
+  collate_multi_register(L);
 
   lua_newtable(L);
   lua_insert(L, -2);

@@ -22,6 +22,8 @@ int collate_l_sleep(lua_State *L);  /* clock.c */
 int collate_l_now(lua_State *L);
 int collate_l_http(lua_State *L);   /* http.c */
 void collate_http_register(lua_State *L);  /* creates the handle metatable */
+int collate_l_multi(lua_State *L);  /* multi.c */
+void collate_multi_register(lua_State *L);
 const char *collate_curl_version(void);
 void collate_routes_push(lua_State *L);   /* routes.c: the core.routes table */
 

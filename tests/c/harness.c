@@ -59,7 +59,11 @@ lua_State *harness_state(void) {
     exit(2);
   }
   luaL_openlibs(L);
-  luaL_requiref(L, "collate.core", luaopen_collate_core, 0);
+  lua_pushcfunction(L, luaopen_collate_core);
+  if (lua_pcall(L, 0, 1, 0) != 0) {
+    fprintf(stderr, "cannot open collate.core: %s\n", lua_tostring(L, -1));
+    exit(2);
+  }
   lua_setglobal(L, "core");
   if (luaL_dostring(L, helpers) != 0) {
     fprintf(stderr, "harness helpers: %s\n", lua_tostring(L, -1));

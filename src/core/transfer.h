@@ -1,0 +1,51 @@
+/* One HTTP transfer on a libcurl easy handle: options from a Lua request table, C-only
+ * callbacks, and the Lua result once curl is done. Shared by core.http (blocking, one reused
+ * easy handle) and core.multi (many transfers on a multi handle). */
+#ifndef COLLATE_TRANSFER_H
+#define COLLATE_TRANSFER_H
+
+#include <stdio.h>
+
+#include <curl/curl.h>
+
+#include "compat.h"
+
+struct collate_buf {
+  char *data;
+  size_t len, cap;
+};
+
+struct collate_xfer {
+  CURL *easy;
+  struct curl_slist *req_headers;
+  struct collate_buf resp_headers; /* "name\0value\0" pairs of the final response */
+  struct collate_buf body;
+  FILE *in;          /* body_file */
+  FILE *out;         /* out_file, opened on the first body byte */
+  char *out_path;    /* a copy: the transfer may outlive the Lua string (multi) */
+  int out_opened;
+  int out_failed;    /* errno of a failed open or write of out_file */
+  int in_failed;     /* errno of a failed read of body_file (or of its open) */
+  int oom;
+  CURLcode rc;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+/* curl_global_init once (never cleaned up: other users of libcurl may share the process). */
+int collate_curl_global(void);
+
+/* Frees everything a request allocated (not the easy handle). */
+void collate_xfer_release(struct collate_xfer *x);
+
+/* Configures x->easy from the request table at req. Raises a Lua error for invalid arguments;
+ * returns 0, or -1 when a local file cannot be opened (the result then says so). The request
+ * table must stay referenced until the transfer ends: curl reads its body string in place. */
+int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req);
+
+/* After curl finished (rc): closes files and records the outcome. */
+void collate_xfer_done(struct collate_xfer *x, CURLcode rc);
+
+/* Pushes status, headers, body (body nil with out_file) or nil, kind, message; always 3. */
+int collate_xfer_push_result(lua_State *L, struct collate_xfer *x);
+
+#endif
