@@ -69,7 +69,8 @@ describe("collate-sandbox core", function()
 
   describe("create", function()
     it("creates at version 1, RA·RR, with the eight required questions and every field", function()
-      local r = sb:request("POST", "/v1/prior-authorizations", H.create_body(nil, { metadata = { externalCaseId = "case_1" } }),
+      local r = sb:request("POST", "/v1/prior-authorizations", H.create_body(nil,
+        { metadata = { externalCaseId = "case_1" } }),
         { ["Idempotency-Key"] = H.key() })
       assert.are.equal(201, r.status, r.body)
       local a = r.json
@@ -122,7 +123,8 @@ describe("collate-sandbox core", function()
       assert.are.equal(r1.body, r2.body)
       assert.are.equal(1, r2.json.version)
       assert.are_not.equal(r1.headers["x-request-id"], r2.headers["x-request-id"])
-      local r3 = sb:request("POST", "/v1/prior-authorizations", H.create_body("SBX-APPROVE"), { ["Idempotency-Key"] = key })
+      local r3 = sb:request("POST", "/v1/prior-authorizations", H.create_body("SBX-APPROVE"),
+        { ["Idempotency-Key"] = key })
       assert_error(r3, 409, "idempotency_key_reused")
       -- only one authorization exists
       local list = sb:request("GET", "/v1/prior-authorizations")
@@ -180,8 +182,7 @@ describe("collate-sandbox core", function()
       assert.matches('"questions":%[%]', r.body)
       assert.are.equal(8, #b.answers.item)
       -- clearing an item brings its question back
-      r = H.patch(sb, b, { item = { { linkId = "service.units", answer = {} } } })
-      -- cjson encodes {} as an object; send the raw JSON instead
+      -- cjson encodes {} as an object: send the raw JSON
       r = sb:request("PATCH", "/v1/prior-authorizations/" .. a.id .. "/answers",
         '{"answers":{"item":[{"linkId":"service.units","answer":[]}]}}',
         { ["If-Match"] = '"3"', ["Content-Type"] = "application/json" })
@@ -210,7 +211,8 @@ describe("collate-sandbox core", function()
       local r = H.patch(sb, a, { item = {
         H.leaf("nope", "valueString", "x"),
         H.leaf("service.units", "valueString", "12"),
-        { linkId = "diagnoses", item = { { linkId = "qualifierCode", answer = { { valueCoding = { code = "ZZZ" } } } } } },
+        { linkId = "diagnoses", item = { { linkId = "qualifierCode",
+          answer = { { valueCoding = { code = "ZZZ" } } } } } },
         H.leaf("patient.firstName", "valueString", "A"),
         H.leaf("patient.firstName", "valueString", "B"),
       } })
@@ -262,7 +264,8 @@ describe("collate-sandbox core", function()
         headers = { ["Content-Type"] = "application/pdf", Authorization = "Bearer " .. sb.key } }
       local e = assert_error(put, 400, "bad_request")
       assert.are.same({ "header", "Authorization" }, e.issues[1].location)
-      put = http.request{ method = "PUT", url = created.upload.url, body = H.PDF, headers = { ["Content-Type"] = "image/png" } }
+      put = http.request{ method = "PUT", url = created.upload.url, body = H.PDF,
+        headers = { ["Content-Type"] = "image/png" } }
       e = assert_error(put, 400, "bad_request")
       assert.are.same({ "header", "Content-Type" }, e.issues[1].location)
       put = http.request{ method = "PUT", url = created.upload.url, body = H.PDF, headers = created.upload.headers }
@@ -317,7 +320,8 @@ describe("collate-sandbox core", function()
       local a = H.create(sb, sc.json.create)
       local r = H.confirm(sb, a)
       local e = assert_error(r, 409, "requirements_not_satisfied")
-      assert.are.same({ "diagnoses", "service.startDate", "service.units", "clinical.priorTherapyTried" }, e.details.questions)
+      assert.are.same({ "diagnoses", "service.startDate", "service.units", "clinical.priorTherapyTried" },
+        e.details.questions)
       assert.are.same({ "clinical_notes" }, e.details.documents)
       r = H.patch(sb, a, sc.json.followUpAnswers)
       assert.are.equal(200, r.status, r.body)
@@ -439,7 +443,8 @@ describe("collate-sandbox core", function()
 
   describe("faults, request log and reset", function()
     it("answers a 503 rule once, then serves normally; the log shows it redacted", function()
-      local r = sb:control("POST", "/_sandbox/faults", { rules = { { method = "GET", path = "/v1/payers", kind = "status",
+      local r = sb:control("POST", "/_sandbox/faults", { rules = { { method = "GET", path = "/v1/payers",
+        kind = "status",
         status = 503 } } })
       assert.are.equal(200, r.status, r.body)
       assert.matches("^flt_", r.json.rules[1].id)
@@ -508,7 +513,8 @@ describe("collate-sandbox core", function()
         { path = "/v1/providers", kind = "truncate" },
         { path = "/v1/sandbox/scenarios", kind = "malformed_json" } } })
       local t0 = os.time()
-      local r = http.request{ method = "GET", url = sb.url .. "/v1/payers", headers = { Authorization = "Bearer " .. sb.key } }
+      local r = http.request{ method = "GET", url = sb.url .. "/v1/payers",
+        headers = { Authorization = "Bearer " .. sb.key } }
       assert.are.equal(200, r.status)
       assert.is_true(os.time() - t0 <= 3)
       r = sb:request("GET", "/v1/providers")

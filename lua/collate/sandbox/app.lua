@@ -2,7 +2,6 @@
 -- handle applies the order of checks of contract §1.12: due clock events, fault rule,
 -- authentication, route, headers, idempotency, schema, then the handler (path resources,
 -- If-Match version, state rules, body-named resources).
-local json = require "collate.sandbox.json"
 local http = require "collate.sandbox.http"
 local ids = require "collate.sandbox.ids"
 local clock = require "collate.sandbox.clock"

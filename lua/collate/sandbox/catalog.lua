@@ -20,7 +20,8 @@ local PAYERS = {
   { id = "payer_humana", displayName = "Humana", supportedStates = { "FL", "TX" },
     supportedServiceTypes = { "drug", "inpatient" }, aliases = { "humana" }, lineOfBusiness = "medicare_advantage" },
   { id = "payer_kaiser", displayName = "Kaiser Permanente", supportedStates = { "CA", "WA" },
-    supportedServiceTypes = { "outpatient", "inpatient" }, aliases = { "kaiser", "kp" }, lineOfBusiness = "commercial" },
+    supportedServiceTypes = { "outpatient", "inpatient" }, aliases = { "kaiser", "kp" },
+      lineOfBusiness = "commercial" },
   { id = "payer_uhc", displayName = "UnitedHealthcare", supportedStates = { "CA", "NY", "TX", "FL" },
     supportedServiceTypes = { "drug", "outpatient", "inpatient" }, aliases = { "uhc", "united healthcare" },
     lineOfBusiness = "commercial" },
@@ -121,7 +122,8 @@ end
 -- §2.12 checks in order; raises the API error, returns provider, payer on success.
 function catalog.resolve(npi, payer_id, state, rtype, system)
   local provider = PROVIDER_BY_NPI[npi]
-  if not provider then http.fail(404, "provider_not_found", "No provider with NPI " .. npi .. " in this organization.") end
+  if not provider then http.fail(404, "provider_not_found",
+    "No provider with NPI " .. npi .. " in this organization.") end
   local payer = PAYER_BY_ID[payer_id]
   if not payer then http.fail(404, "payer_not_found", "No payer " .. payer_id .. " in the catalog.") end
   if not contains(payer.supportedStates, state) or not contains(payer.supportedServiceTypes, rtype) or

@@ -86,7 +86,7 @@ local function fail_file(f, status, code, message)
   http.fail(status, code, message)
 end
 
-function files.complete(st, f, now)
+function files.complete(f, now)
   if f.status == "ready" then return f end
   if f.status == "failed" then http.fail(f.failure.status, f.failure.code, f.failure.message) end
   if f.status == "pending_upload" then http.fail(400, "file_empty", "Nothing has been uploaded yet.") end
@@ -116,7 +116,7 @@ local function disposition(name)
   return d
 end
 
-function files.download(_, f)
+function files.download(f)
   if f.status ~= "ready" then http.fail(409, "file_not_ready", "The file is not ready.") end
   return {
     status = 200,

@@ -134,12 +134,14 @@ local function create_schema(ctx)
     validate.check_service_code(body.request.serviceCode, { "body", "request", "serviceCode" }, issues)
   end
   if body.answers ~= nil then Q.validate(body.answers, { "body", "answers" }, issues, 0) end
-  local policy_missing = body.policy == nil or (json.typeof(body.policy) == "object" and body.policy.finalSubmission == nil)
+  local policy_missing = body.policy == nil or
+    (json.typeof(body.policy) == "object" and body.policy.finalSubmission == nil)
   if policy_missing then
     if #issues == 0 then
       http.fail(400, "final_submission_policy_required", "policy.finalSubmission is required.")
     end
-    validate.add(issues, "missing", body.policy == nil and { "body", "policy" } or { "body", "policy", "finalSubmission" },
+    validate.add(issues, "missing", body.policy == nil and { "body", "policy" } or { "body", "policy",
+      "finalSubmission" },
       "Field required.")
   end
   return issues
@@ -150,7 +152,8 @@ function H.create(ctx)
   return 201, render_auth(ctx, a)
 end
 
-local STATUSES = { requires_action = true, processing = true, waiting_on_payer = true, completed = true, canceled = true }
+local STATUSES = { requires_action = true, processing = true, waiting_on_payer = true, completed = true,
+  canceled = true }
 
 function H.list(ctx)
   local q = ctx.query
@@ -239,7 +242,8 @@ function H.live_grant(ctx)
   local a = auth_of(ctx)
   local owner = A.live_state(a)
   if not owner then
-    http.fail(409, "live_session_not_available", "No live session is running.", { reason = "no_active_channel_session" })
+    http.fail(409, "live_session_not_available", "No live session is running.",
+      { reason = "no_active_channel_session" })
   end
   if owner == "handoff" then return 200, A.new_grant(ctx.st, a, "handoff", a.handoff.id, ctx.now) end
   return 200, A.new_grant(ctx.st, a, "live", nil, ctx.now)
@@ -323,7 +327,7 @@ end
 
 function H.file_complete(ctx)
   local f = file_of(ctx)
-  files.complete(ctx.st, f, ctx.now)
+  files.complete(f, ctx.now)
   return 200, files.render(ctx.st, f)
 end
 
@@ -332,7 +336,7 @@ function H.file_retrieve(ctx)
 end
 
 function H.file_download(ctx)
-  return files.download(ctx.st, file_of(ctx))
+  return files.download(file_of(ctx))
 end
 
 function H.upload(ctx)

@@ -214,7 +214,7 @@ end
 
 -- Returns value or nil, message. Strings are not checked for UTF-8 here (see valid_utf8).
 function json.decode(s)
-  local ok, v, i = pcall(function()
+  local ok, v = pcall(function()
     local i0 = skip_ws(s, 1)
     local val, j = decode_value(s, i0, 0)
     j = skip_ws(s, j)

@@ -105,7 +105,8 @@ local function validate_value(v, def, loc, issues)
   local vloc = loc_with(loc, key)
   if not KNOWN_VALUE_KEYS[key] then return add(issues, "extra_forbidden", vloc, "Unknown value key.") end
   if key ~= expected then
-    return add(issues, "type_mismatch", vloc, string.format("Item %s of type %s takes %s.", def.linkId, def.type, expected))
+    return add(issues, "type_mismatch", vloc, string.format("Item %s of type %s takes %s.", def.linkId, def.type,
+      expected))
   end
   local x = v[key]
   local jt = json.typeof(x)
@@ -174,7 +175,8 @@ validate_item = function(it, defs, loc, issues)
   table.sort(extras)
   for _, k in ipairs(extras) do add(issues, "extra_forbidden", loc_with(loc, k), "Unknown property.") end
   if it.linkId == nil then return add(issues, "missing", loc_with(loc, "linkId"), "Field required.") end
-  if type(it.linkId) ~= "string" then return add(issues, "invalid_type", loc_with(loc, "linkId"), "Must be a string.") end
+  if type(it.linkId) ~= "string" then return add(issues, "invalid_type", loc_with(loc, "linkId"),
+    "Must be a string.") end
   local def = defs[it.linkId]
   if not def then
     add(issues, "unknown_link_id", loc_with(loc, "linkId"), "Unknown linkId " .. it.linkId .. ".")
@@ -193,7 +195,8 @@ validate_item = function(it, defs, loc, issues)
     if a and #a > 0 then add(issues, "type_mismatch", loc_with(loc, "answer"), "A group carries item, not answer.") end
     if sub and #sub > 0 then validate_siblings(sub, def.children, loc_with(loc, "item"), issues, false) end
   else
-    if sub and #sub > 0 then add(issues, "type_mismatch", loc_with(loc, "item"), "A question carries answer, not item.") end
+    if sub and #sub > 0 then add(issues, "type_mismatch", loc_with(loc, "item"),
+      "A question carries answer, not item.") end
     if a and #a > 1 then add(issues, "too_long", loc_with(loc, "answer"), "At most one Value.") end
     if a then
       for j = 1, #a do validate_value(a[j], def, loc_with(loc_with(loc, "answer"), j - 1), issues) end
@@ -211,7 +214,8 @@ function Q.validate(answers, loc, issues, min_items)
   for _, k in ipairs(extras) do add(issues, "extra_forbidden", loc_with(loc, k), "Unknown property.") end
   local items = answers.item
   if items == nil then return add(issues, "missing", loc_with(loc, "item"), "Field required.") end
-  if json.typeof(items) ~= "array" then return add(issues, "invalid_type", loc_with(loc, "item"), "Must be an array.") end
+  if json.typeof(items) ~= "array" then return add(issues, "invalid_type", loc_with(loc, "item"),
+    "Must be an array.") end
   if #items < min_items then
     return add(issues, "too_short", loc_with(loc, "item"), string.format("At least %d item required.", min_items))
   end
@@ -282,10 +286,9 @@ function Q.value(store, link_id)
   local items = store[link_id]
   local v = items and items[1] and items[1].answer and items[1].answer[1]
   if not v then return nil end
-  for _, x in pairs(v) do
-    if type(x) == "table" then return x.code end
-    return x
-  end
+  local _, x = next(v)
+  if type(x) == "table" then return x.code end
+  return x
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -350,7 +353,8 @@ function Q.requirements(store)
     end
     if q_msg then questions[#questions + 1] = { linkId = def.linkId, message = q_msg } end
     if issue_msg then
-      issues[#issues + 1] = { code = "invalid_answer_value", message = issue_msg, field = def.linkId, severity = "error" }
+      issues[#issues + 1] = { code = "invalid_answer_value", message = issue_msg, field = def.linkId,
+        severity = "error" }
     end
   end
   return questions, issues

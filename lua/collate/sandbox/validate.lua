@@ -28,18 +28,18 @@ local type_names = {
 
 local function check(value, schema, loc, issues)
   if value == json.null then
-    if not schema.nullable then add(issues, "invalid_type", loc, "Must be " .. type_names[schema.type] .. ", not null.") end
+    if not schema.nullable then
+      add(issues, "invalid_type", loc, "Must be " .. type_names[schema.type] .. ", not null.")
+    end
     return
   end
   local jt = json.typeof(value)
   local st = schema.type
-  if st == "any" then
-    -- nothing
-  elseif st == "integer" then
+  if st == "integer" then
     if jt ~= "number" or not json.is_integer(value) then
       return add(issues, "invalid_type", loc, "Must be an integer.")
     end
-  elseif st ~= jt then
+  elseif st ~= "any" and st ~= jt then
     return add(issues, "invalid_type", loc, "Must be " .. type_names[st] .. ".")
   end
 
@@ -62,7 +62,8 @@ local function check(value, schema, loc, issues)
   elseif st == "integer" or st == "number" then
     if (schema.min and value < schema.min) or (schema.max and value > schema.max) then
       return add(issues, "out_of_range", loc, string.format("Must be between %s and %s.",
-        schema.min and string.format("%.14g", schema.min) or "-inf", schema.max and string.format("%.14g", schema.max) or "inf"))
+        schema.min and string.format("%.14g", schema.min) or "-inf", schema.max and string.format("%.14g",
+          schema.max) or "inf"))
     end
   elseif st == "array" then
     local n = #value
