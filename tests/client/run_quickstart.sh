@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Runs the quickstart against the embedded sandbox and checks it reached the payer's approval.
+# Runs the quickstart against the embedded sandbox with debug logging, and checks that it
+# reached the payer's approval, that every attempt was logged, and that the key never shows.
 set -euo pipefail
 run=$1
-out=$("$run" --sandbox scripts/examples/quickstart.lua 2>&1) || { echo "$out"; echo "quickstart failed"; exit 1; }
+out=$(COLLATE_LOG=debug "$run" --sandbox scripts/examples/quickstart.lua 2>&1) || {
+  echo "$out"; echo "quickstart failed"; exit 1; }
 echo "$out"
-grep -q "^outcome     approved$" <<<"$out" || { echo "quickstart did not end approved"; exit 1; }
-grep -q "completed approved" <<<"$out" || { echo "no completed/approved authorization seen"; exit 1; }
+fail() { echo "FAIL: $*"; exit 1; }
+grep -q "^outcome     approved$" <<<"$out" || fail "quickstart did not end approved"
+grep -q "completed approved" <<<"$out" || fail "no completed/approved authorization seen"
+grep -q "^collate: POST /v1/prior-authorizations -> 201 (attempt 1" <<<"$out" || fail "create not logged"
+grep -q "^collate: PUT <upload url> -> 200" <<<"$out" || fail "upload not logged as a placeholder"
+if grep -q "sk_test_local" <<<"$out"; then fail "the API key appeared in the output"; fi
+if grep -q "_uploads/" <<<"$out"; then fail "an upload URL (a capability) appeared in the output"; fi
+echo "quickstart ok"
