@@ -22,12 +22,6 @@ int collate_json_decode(lua_State *L, int cjson_idx, const char *s, size_t len) 
   return call_json(L, cjson_idx, "decode", 1);
 }
 
-int collate_json_encode(lua_State *L, int cjson_idx, int idx) {
-  cjson_idx = lua_absindex(L, cjson_idx);
-  lua_pushvalue(L, idx);
-  return call_json(L, cjson_idx, "encode", 1);
-}
-
 static const luaL_Reg functions[] = {
   {"build_request", collate_l_build_request},
   {"to_wire", collate_l_to_wire},

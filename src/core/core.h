@@ -30,7 +30,5 @@ void collate_routes_push(lua_State *L);   /* routes.c: the core.routes table */
 /* Calls cjson.decode(s) protected. Pushes the value and returns 1, or pushes an error message and
  * returns 0. cjson_idx is the cjson instance table. */
 int collate_json_decode(lua_State *L, int cjson_idx, const char *s, size_t len);
-/* Calls cjson.encode on the value at idx, protected; pushes the string (1) or a message (0). */
-int collate_json_encode(lua_State *L, int cjson_idx, int idx);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "casing.h"
 #include "core.h"
+#include "json.h"
 #include "routes.h"
 
 /* Pushes s percent-encoded; RFC 3986 unreserved characters are kept. */
@@ -263,7 +264,7 @@ static int push_body(lua_State *L, const struct collate_route *r, int params) {
     return 0;
   }
   lua_replace(L, src);
-  if (!collate_json_encode(L, COLLATE_CJSON_INDEX, src)) {
+  if (!collate_json_encode(L, src)) {
     lua_replace(L, src);
     return 0;
   }
