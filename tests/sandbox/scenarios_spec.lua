@@ -51,13 +51,15 @@ describe("collate-sandbox scenarios", function()
       page = sb:request("GET", "/v1/sandbox/scenarios?limit=4&cursor=" .. page.pagination.nextCursor).json
     end
     assert.are.same({ "quickstart_receipt", "straight_approval", "denial", "more_info_request", "modified_approval",
-      "not_required", "manual_handoff", "portal_failure", "automatic_policy_safety_gate", "live_session_available" }, ids)
+      "not_required", "manual_handoff", "portal_failure", "automatic_policy_safety_gate",
+        "live_session_available" }, ids)
     local e = sb:request("GET", "/v1/sandbox/scenarios/nope")
     assert.are.equal(404, e.status)
     assert.are.equal("scenario_not_found", e.json.error.code)
     local s = sb:request("GET", "/v1/sandbox/scenarios/denial").json
     assert.are.equal("SBX-DENY", s.memberId)
-    assert.are.same({ "diagnoses", "service.startDate", "service.units", "clinical.priorTherapyTried" }, s.asks.questions)
+    assert.are.same({ "diagnoses", "service.startDate", "service.units", "clinical.priorTherapyTried" },
+      s.asks.questions)
     assert.are.same({ "clinical_notes" }, s.asks.documents)
     assert.are.equal(120, s.suggestedTimeoutSeconds)
     assert.is_nil(s.create.metadata)
@@ -168,7 +170,7 @@ describe("collate-sandbox scenarios", function()
     assert.are.equal(8 - 1, #a.requirements.questions) -- memberId answered
     local r = H.patch(sb, a, H.full_answers("UNKNOWN-MEMBER"))
     assert.are.equal("requires_action/continue_authorization", H.state(r.json))
-    r = H.confirm(sb, r.json)
+    assert.are.equal(200, H.confirm(sb, r.json).status)
     H.advance(sb, 5)
     a = H.get(sb, a.id)
     assert.are.equal("requires_action/approve_submission", H.state(a))
