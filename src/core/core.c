@@ -48,15 +48,7 @@ COLLATE_EXPORT int luaopen_collate_core(lua_State *L) {
   if (!lua_isfunction(L, -1)) return luaL_error(L, "collate.core: cjson.new is missing");
   lua_call(L, 0, 1);
   lua_remove(L, -2);
-  /* cjson's own defaults are kept, except invalid numbers (NaN, Infinity), which no JSON
-   * server accepts or sends */
-  lua_getfield(L, -1, "encode_invalid_numbers");
-  if (lua_isfunction(L, -1)) {
-    lua_pushboolean(L, 0);
-    lua_call(L, 1, 0);
-  } else {
-    lua_pop(L, 1);
-  }
+  /* the instance only decodes (json.c encodes); NaN, Infinity and hex are not JSON */
   lua_getfield(L, -1, "decode_invalid_numbers");
   if (lua_isfunction(L, -1)) {
     lua_pushboolean(L, 0);
