@@ -201,7 +201,7 @@ static void push_path(lua_State *L, const struct collate_route *r, int params) {
   for (p = r->params; p->name != NULL; p++) {
     char key[128], num[32];
     size_t klen;
-    long long iv;
+    long long iv = 0;
     if (p->loc != COLLATE_LOC_QUERY) continue;
     lua_getfield(L, params, p->name);
     if (lua_isnil(L, -1)) {
