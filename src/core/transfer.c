@@ -91,7 +91,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
 
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   struct collate_xfer *x = (struct collate_xfer *)ud;
-  size_t n = size * nmemb, len = n, i, nlen, vlen;
+  size_t n = size * nmemb, len = n, i, nlen, vlen, start;
   const char *colon, *v;
   char nul = '\0';
   if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
@@ -109,12 +109,14 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
     vlen--;
   }
   while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
-  for (i = 0; i < nlen; i++) ptr[i] = (char)tolower((unsigned char)ptr[i]);
+  start = x->resp_headers.len;
   if (buf_add(&x->resp_headers, ptr, nlen) || buf_add(&x->resp_headers, &nul, 1) ||
       buf_add(&x->resp_headers, v, vlen) || buf_add(&x->resp_headers, &nul, 1)) {
     x->oom = 1;
     return 0;
   }
+  for (i = start; i < start + nlen; i++) /* our copy: curl's buffer is not ours to change */
+    x->resp_headers.data[i] = (char)tolower((unsigned char)x->resp_headers.data[i]);
   return n;
 }
 
