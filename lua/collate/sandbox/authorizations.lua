@@ -529,11 +529,14 @@ handlers.reconciliation_step = function(st, a, t)
     schedule_payer_event(st, a, t)
     touch(a, t)
   elseif res == "completed_reported" and outcome == "decision_observed" then
+    a.boundary = "crossed"
     local o = a.scenario.outcome or "approved"
     complete(a, o, t, make_decision(st, a, o, t))
   elseif res == "completed_reported" and outcome == "not_required_observed" then
+    a.boundary = a.receipt and "crossed" or "not_crossed"
     complete(a, "not_required", t, nil)
   elseif res == "unable_to_complete" or res == "revoked" then
+    a.boundary = a.receipt and "crossed" or "not_crossed"
     complete(a, "failed", t, nil)
   else -- follow_up_required_observed, expired: offered again
     a.status = RA
@@ -642,10 +645,12 @@ function A.render_live_session(a)
   local s = {
     priorAuthorizationId = a.id, priorAuthorizationVersion = a.version, channel = "portal",
     safety = {
-      irreversibleBoundaryState = a.boundary, finalSubmitCapable = a.action == "complete_payer_interaction"
-        or (h ~= nil and h.state ~= "closed") or a.status == P,
+      irreversibleBoundaryState = a.boundary,
+      -- the channel at work (automation, or the handoff) could still make the final submission
+      finalSubmitCapable = a.boundary == "not_crossed" and (a.status == P or a.action == "approve_submission"
+        or a.action == "complete_payer_interaction"),
       requiresReviewApprovalForSubmit = needs_approval(a) and true or false,
-      reviewSnapshotId = (a.snapshot and a.snapshot.status ~= "stale") and a.snapshot.id or json.null,
+      reviewSnapshotId = (a.snapshot and a.snapshot.status == "current") and a.snapshot.id or json.null,
     },
   }
   if active then

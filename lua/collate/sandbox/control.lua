@@ -162,6 +162,9 @@ end
 
 function H.payer_event(app, req, params)
   local b = body_of(req, PAYER_EVENT)
+  if b.type == "modified" and b.modifications == nil then
+    http.bad_request(http.issue("missing", { "body", "modifications" }, "A modified decision needs modifications."))
+  end
   local st = app.st
   local a = st.auths[params.id]
   if not a then http.fail(404, "prior_authorization_not_found", "No authorization " .. params.id .. ".") end

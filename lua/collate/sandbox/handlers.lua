@@ -218,6 +218,7 @@ function H.attach(ctx)
 end
 
 function H.list_attachments(ctx)
+  paginate.limit(ctx.query) -- query before path resources (§1.12)
   local a = auth_of(ctx)
   local function key(att) return string.format("%014d|%s", att.seq, att.id) end
   return 200, paginate.page(a.attachments, ctx.query, "attachments:" .. a.id, "", key, false,
@@ -245,8 +246,8 @@ function H.live_grant(ctx)
     http.fail(409, "live_session_not_available", "No live session is running.",
       { reason = "no_active_channel_session" })
   end
-  if owner == "handoff" then return 200, A.new_grant(ctx.st, a, "handoff", a.handoff.id, ctx.now) end
-  return 200, A.new_grant(ctx.st, a, "live", nil, ctx.now)
+  -- a live-session grant lasts 300 s; during a handoff it also ends with the handoff
+  return 200, A.new_grant(ctx.st, a, "live", owner == "handoff" and a.handoff.id or nil, ctx.now)
 end
 
 function H.handoff_create(ctx)
