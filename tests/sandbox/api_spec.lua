@@ -228,6 +228,54 @@ describe("collate-sandbox API surface", function()
     end)
   end)
 
+  describe("order of checks", function()
+    it("answers faults before authentication, authentication before routes, headers before bodies", function()
+      sb:control("POST", "/_sandbox/faults", { rules = { { path = "/v1/nothing", kind = "status", status = 502 } } })
+      local r = sb:request("GET", "/v1/nothing", nil, { Authorization = false })
+      assert.are.equal(502, r.status)
+      assert.are.equal("bad_gateway", r.json.error.code)
+      assert.is_true(r.json.error.retryable)
+      assert.are.equal(401, sb:request("GET", "/v1/nothing", nil, { Authorization = false }).status)
+      assert.are.equal(404, sb:request("GET", "/v1/nothing").status)
+      -- If-Match (headers) before the body schema, body schema before path resources
+      local p = "/v1/prior-authorizations/auth_0000000000000000/answers"
+      assert.are.same({ "missing@header.If-Match" }, issue_of(sb:request("PATCH", p, "{", {
+        ["Content-Type"] = "application/json" })))
+      assert.are.same({ "invalid_json@body" }, issue_of(sb:request("PATCH", p, "{", {
+        ["Content-Type"] = "application/json", ["If-Match"] = '"1"' })))
+      assert.are.equal("prior_authorization_not_found", sb:request("PATCH", p, { answers = H.full_answers() },
+        H.ifm(1)).json.error.code)
+      -- path resources before If-Match versions
+      assert.are.equal("prior_authorization_not_found", sb:request("POST",
+        "/v1/prior-authorizations/auth_0000000000000000/cancel", nil, H.ifm(9)).json.error.code)
+    end)
+
+    it("forgets idempotency keys after 24 h of emulator time", function()
+      local key = H.key()
+      local r1 = sb:request("POST", "/v1/prior-authorizations", H.create_body(), { ["Idempotency-Key"] = key })
+      H.advance(sb, 86399)
+      local r2 = sb:request("POST", "/v1/prior-authorizations", H.create_body(), { ["Idempotency-Key"] = key })
+      assert.are.equal(r1.json.id, r2.json.id)
+      H.advance(sb, 1)
+      local r3 = sb:request("POST", "/v1/prior-authorizations", H.create_body(), { ["Idempotency-Key"] = key })
+      assert.are.equal(201, r3.status)
+      assert.is_nil(r3.headers["idempotent-replayed"])
+      assert.are_not.equal(r1.json.id, r3.json.id)
+    end)
+
+    it("logs one line per request through the C front", function()
+      local r = sb:request("GET", "/health")
+      local line = "GET /health 200 %d+ms " .. r.headers["x-request-id"]
+      local log = ""
+      for _ = 1, 20 do
+        log = sb:log()
+        if log:find(line) then break end
+        os.execute("sleep 0.05")
+      end
+      assert.matches(line, log)
+    end)
+  end)
+
   describe("request validation", function()
     it("refuses bodies that are not JSON objects", function()
       assert.are.same({ "invalid_json@body" }, issue_of(create_raw("{nope")))

@@ -303,6 +303,76 @@ describe("collate-sandbox scenarios", function()
     end)
   end)
 
+  describe("handoff closings", function()
+    local function active_handoff()
+      local sc = sb:request("GET", "/v1/sandbox/scenarios/manual_handoff").json
+      local a = H.create(sb, sc.create)
+      a = H.patch(sb, a, sc.followUpAnswers).json
+      a = H.attach(sb, a, H.ready_file(sb).id).json
+      H.confirm(sb, a)
+      H.advance(sb, 5)
+      a = H.get(sb, a.id)
+      local base = "/v1/prior-authorizations/" .. a.id .. "/manual-handoffs"
+      local h = sb:request("POST", base, { acceptedReviewSnapshotId = a.nextAction.covers.reviewSnapshotId },
+        H.ifm(a.version)).json
+      return H.get(sb, a.id), h, base
+    end
+
+    local cases = {
+      { "complete", { reportedOutcome = "decision_observed" }, "completed/approved" },
+      { "complete", { reportedOutcome = "not_required_observed" }, "completed/not_required" },
+      { "complete", { reportedOutcome = "follow_up_required_observed" },
+        "requires_action/complete_payer_interaction" },
+      { "revoke", { reason = "operator left" }, "completed/failed" },
+    }
+    for _, c in ipairs(cases) do
+      it(c[1] .. " " .. cjson.encode(c[2]) .. " reconciles to " .. c[3], function()
+        local a, h, base = active_handoff()
+        local r = sb:request("POST", base .. "/" .. h.id .. "/" .. c[1], c[2], H.ifm(a.version))
+        assert.are.equal(200, r.status, r.body)
+        assert.are.equal(a.version + 1, r.json.authorization.version)
+        -- closing again is refused
+        r = sb:request("POST", base .. "/" .. h.id .. "/" .. c[1], c[2], H.ifm(r.json.authorization.version))
+        assert.are.equal("prior_authorization_not_actionable", r.json.error.code)
+        local fired = H.step(sb).fired
+        assert.are.equal("reconciliation_step", fired[1].event)
+        local b = H.get(sb, a.id)
+        assert.are.equal(c[3], H.state(b))
+        assert.are.equal(NULL, b.activeManualHandoff)
+        local hh = sb:request("GET", base .. "/" .. h.id).json
+        assert.are.equal("closed", hh.state)
+        assert.are.equal(h.version + 2, hh.version)
+        if b.status == "requires_action" then
+          -- a new handoff may be created, without a snapshot
+          assert.are.equal(NULL, b.nextAction.covers.reviewSnapshotId)
+          r = sb:request("POST", base, nil, H.ifm(b.version))
+          assert.are.equal(200, r.status, r.body)
+          assert.are_not.equal(h.id, r.json.id)
+        end
+      end)
+    end
+
+    it("cancel closes an active handoff", function()
+      local a, h, base = active_handoff()
+      local r = sb:request("POST", "/v1/prior-authorizations/" .. a.id .. "/cancel", nil, H.ifm(a.version))
+      assert.are.equal(200, r.status, r.body)
+      assert.are.equal("canceled", r.json.status)
+      local hh = sb:request("GET", base .. "/" .. h.id).json
+      assert.are.equal("closed", hh.state)
+      assert.are.equal("canceled", hh.result)
+      assert.matches('"pending":%[%]', sb:control("GET", "/_sandbox/clock").body)
+      r = sb:request("POST", base .. "/" .. h.id .. "/access-grants")
+      assert.are.equal("live_session_not_available", r.json.error.code)
+    end)
+
+    it("refuses a handoff outside RA·CPI", function()
+      local a = H.create(sb, H.create_body())
+      local r = sb:request("POST", "/v1/prior-authorizations/" .. a.id .. "/manual-handoffs", nil, H.ifm(1))
+      assert.are.equal(409, r.status)
+      assert.are.equal("manual_handoff_not_allowed", r.json.error.code)
+    end)
+  end)
+
   describe("forced payer events", function()
     local function to_waiting()
       local body = H.create_body("M-12345")
