@@ -29,6 +29,7 @@ static const luaL_Reg functions[] = {
   {"parse_response", collate_l_parse_response},
   {"quote_if_match", collate_l_quote_if_match},
   {"retryable", collate_l_retryable},
+  {"transport_retryable", collate_l_transport_retryable},
   {"backoff", collate_l_backoff},
   {"parse_retry_after", collate_l_parse_retry_after},
   {"uuid4", collate_l_uuid4},

@@ -145,6 +145,15 @@ int collate_l_retryable(lua_State *L) {
   return 1;
 }
 
+/* core.transport_retryable(kind): a failure without a response (perform's nil, kind, message).
+ * Connection failures and timeouts may succeed on a retry; TLS failures (certificate, CA file),
+ * local file errors and unusable URLs would fail the same way again. */
+int collate_l_transport_retryable(lua_State *L) {
+  const char *kind = luaL_optstring(L, 1, "connection");
+  lua_pushboolean(L, strcmp(kind, "connection") == 0 || strcmp(kind, "timeout") == 0);
+  return 1;
+}
+
 static double wall_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

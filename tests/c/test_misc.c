@@ -52,7 +52,7 @@ static const char *surface =
   "eq(core.VERSION, '0.1.0')\n"
   "ok(type(core.curl_version) == 'string' and core.curl_version:match('^%d+%.%d+%.%d+'), 'curl_version')\n"
   "for _, f in ipairs({ 'build_request', 'to_wire', 'from_wire', 'parse_response', 'quote_if_match',\n"
-  "  'retryable', 'backoff', 'parse_retry_after', 'uuid4', 'redact', 'sleep', 'now', 'http' }) do\n"
+  "  'retryable', 'transport_retryable', 'backoff', 'parse_retry_after', 'uuid4', 'redact', 'sleep', 'now', 'http' }) do\n"
   "  eq(type(core[f]), 'function', f)\n"
   "end\n"
   "-- the module's cjson is private: the application's settings do not change it\n"

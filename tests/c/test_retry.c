@@ -46,7 +46,12 @@ static const char *retryable =
   "  eq(core.retryable(s), false, 'status ' .. s)\n"
   "  eq(core.retryable(s, true), false, 'status ' .. s .. ' whatever the body says')\n"
   "end\n"
-  "eq(core.retryable(nil), true, 'transport failure')\n";
+  "eq(core.retryable(nil), true, 'transport failure')\n"
+  "eq(core.transport_retryable('connection'), true); eq(core.transport_retryable('timeout'), true)\n"
+  "eq(core.transport_retryable(nil), true)\n"
+  "for _, k in ipairs({ 'tls', 'io', 'invalid_argument' }) do\n"
+  "  eq(core.transport_retryable(k), false, 'transport kind ' .. k)\n"
+  "end\n";
 
 static const char *backoff =
   "local function range(attempt, lo, hi, headers)\n"
