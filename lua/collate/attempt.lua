@@ -7,8 +7,14 @@ local log = require "collate.log"
 
 local M = {}
 
+-- Only failures that a new attempt can cure are retried: a refused or reset connection, a
+-- truncated body, a timeout. A certificate that does not verify, an unusable URL or a local
+-- file that cannot be read or written fails the same way every time.
+local RETRYABLE_TRANSPORT = { connection = true, timeout = true }
+
 local function transport_error(kind, message)
-  return { kind = kind or "connection", message = message or "transport failure", retryable = true }
+  kind = kind or "connection"
+  return { kind = kind, message = message or "transport failure", retryable = RETRYABLE_TRANSPORT[kind] == true }
 end
 
 -- How long this attempt may take: the per-attempt timeout, cut down to what is left of the

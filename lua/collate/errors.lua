@@ -15,6 +15,7 @@ M.kinds = {
   tls = true,              -- certificate verification or handshake failed
   invalid_argument = true, -- the caller's parameters, raised before any I/O
   decode = true,           -- a 2xx whose body is not the JSON it should be
+  io = true,               -- a local file (upload source, download target) could not be used
 }
 
 function Error.__tostring(e)
