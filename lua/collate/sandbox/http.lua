@@ -72,7 +72,7 @@ end
 
 -- percent-decoding and query strings
 function http.unescape(s)
-  s = s:gsub("+", " ")
+  s = s:gsub("%+", " ")
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 

@@ -237,6 +237,10 @@ local esc_map = {
 }
 
 local function encode_string(s)
+  if not json.valid_utf8(s) then
+    -- only bytes we did not validate (e.g. logged headers) get here; keep the output valid JSON
+    s = s:gsub("[\128-\255]", "\239\191\189")
+  end
   return '"' .. s:gsub('[%c"\\]', function(c)
     return esc_map[c] or string.format("\\u%04x", c:byte())
   end) .. '"'
