@@ -35,25 +35,32 @@ A.touch = touch
 ---------------------------------------------------------------------------------------------------
 -- Requirements
 
-local function covered_types(a)
-  local set = {}
+-- required_docs: {type, after}: met by an attachment of that type added after sequence `after`
+-- (0 for the scenario's documents; the request's sequence for payer-requested ones, so a file
+-- attached before the payer asked does not answer the request).
+local function covered(a, doc)
   for _, att in ipairs(a.attachments) do
-    for _, d in ipairs(att.documentTypes) do set[d] = true end
+    if att.seq > doc.after then
+      for _, d in ipairs(att.documentTypes) do
+        if d == doc.type then return true end
+      end
+    end
   end
-  return set
+  return false
 end
 
 -- Recomputes requirements; bumps requirements.version when the content changes. Returns blockers.
 local function recompute(a)
   local questions, issues = Q.requirements(a.store)
-  local have = covered_types(a)
   local documents = {}
+  local open = false
   for _, d in ipairs(a.required_docs) do
-    if not have[d] then documents[#documents + 1] = { type = d, message = "Document required: " .. d .. "." } end
+    if not covered(a, d) then
+      documents[#documents + 1] = { type = d.type, message = "Document required: " .. d.type .. "." }
+      if d.after > 0 then open = true end
+    end
   end
   if a.payer_request then
-    local open = false
-    for _, d in ipairs(a.payer_request.types) do if not have[d] then open = true end end
     if open then
       issues[#issues + 1] = { code = "payer_requested_information", message = a.payer_request.message,
         field = json.null, severity = "warning" }
@@ -109,7 +116,7 @@ function A.create(st, body, now)
     metadata = body.metadata and json.copy(body.metadata) or json.object({}),
     created_at = now, updated_at = now, scenario = scenario, handoffs = {},
   }
-  for _, d in ipairs(scenario.documents) do a.required_docs[#a.required_docs + 1] = d end
+  for _, d in ipairs(scenario.documents) do a.required_docs[#a.required_docs + 1] = { type = d, after = 0 } end
   if body.answers then Q.merge(a.store, body.answers.item) end
   settle_action(a)
   st.auths[a.id] = a
@@ -344,10 +351,11 @@ local function revoke_grants(st, pred)
 end
 A.revoke_grants = revoke_grants
 
-function A.cancel(st, a, now)
+function A.cancel(st, a, now, reason)
   if a.status == C or a.status == X then
     http.fail(409, "prior_authorization_not_mutable", "The authorization is already " .. a.status .. ".")
   end
+  a.cancel_reason = reason -- kept for audit, not echoed
   a.status = X
   a.action = nil
   a.outcome = nil
@@ -498,21 +506,27 @@ handlers.payer_decision = function(st, a, t)
   complete(a, outcome, t, make_decision(st, a, outcome, t))
 end
 
-local function information_request(a, t, types, message)
+local function information_request(st, a, t, types, message)
+  st.seq = st.seq + 1
   for _, d in ipairs(types) do
-    local have = false
-    for _, x in ipairs(a.required_docs) do if x == d then have = true end end
-    if not have then a.required_docs[#a.required_docs + 1] = d end
+    local found = false
+    for _, x in ipairs(a.required_docs) do
+      if x.type == d then
+        x.after = st.seq
+        found = true
+      end
+    end
+    if not found then a.required_docs[#a.required_docs + 1] = { type = d, after = st.seq } end
   end
   a.payer_request = { types = types, message = message }
   settle_action(a)
   touch(a, t)
 end
 
-handlers.payer_information_request = function(_, a, t)
+handlers.payer_information_request = function(st, a, t)
   local ir = a.scenario.info_request or { types = { "letter_of_medical_necessity" },
     message = "Please provide a letter of medical necessity." }
-  information_request(a, t, ir.types, ir.message)
+  information_request(st, a, t, ir.types, ir.message)
 end
 
 handlers.reconciliation_step = function(st, a, t)
@@ -720,7 +734,7 @@ function A.force_payer_event(st, a, body, now)
     local types = body.documentTypes or { "letter_of_medical_necessity" }
     local list = {}
     for i, d in ipairs(types) do list[i] = d end
-    information_request(a, now, list, body.message or "The payer requests more information.")
+    information_request(st, a, now, list, body.message or "The payer requests more information.")
   end
 end
 

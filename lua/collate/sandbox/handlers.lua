@@ -187,7 +187,7 @@ end
 function H.cancel(ctx)
   local a = auth_of(ctx)
   check_version(ctx, a)
-  A.cancel(ctx.st, a, ctx.now)
+  A.cancel(ctx.st, a, ctx.now, ctx.body.reason)
   return 200, render_auth(ctx, a)
 end
 
