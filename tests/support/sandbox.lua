@@ -6,7 +6,9 @@
 --   sb:control(method, path, body)           -- /_sandbox/* without the key
 --   sb:reset(body)                           -- POST /_sandbox/reset
 --   sb:stop()
--- Responses are those of support.http: {status, headers, body, json}.
+-- Responses are those of support.http: {status, headers, body, json}; a reset or truncated
+-- connection gives nil, message. Tables are encoded with cjson, which writes an empty table as {}:
+-- pass a JSON string (with a Content-Type header) when a body needs an empty list.
 local cjson = require "cjson.safe"
 local http = require "support.http"
 

@@ -269,7 +269,8 @@ function App:handle(req)
     resp = http.error_response(http.new_error(500, "internal_error", "Internal error in the sandbox."), rid)
   end
   if self.opts.log and resp.action ~= "delay" then
-    self.opts.log(string.format("%s %s %d %dms %s", req.method, req.path, resp.status,
+    local status = resp.action == "reset" and "reset" or string.format("%d", resp.status)
+    self.opts.log(string.format("%s %s %s %dms %s", req.method, req.path, status,
       math.floor((self.wall() - t0) * 1000 + 0.5), resp.headers and resp.headers["X-Request-Id"] or "-"))
   end
   return resp
