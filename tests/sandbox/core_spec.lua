@@ -545,6 +545,21 @@ describe("collate-sandbox core", function()
       assert.are.same({ "delay", "truncate", "malformed_json" }, { log[1].fault, log[2].fault, log[3].fault })
     end)
 
+    it("matches rules by method and path glob, in creation order", function()
+      sb:control("POST", "/_sandbox/faults", { rules = {
+        { method = "POST", path = "/v1/prior-authorizations/*/cancel", kind = "status", status = 504 },
+        { path = "/v1/**", kind = "status", status = 408, times = 2 } } })
+      local rules = sb:control("GET", "/_sandbox/faults").json.rules
+      assert.are.equal(2, #rules)
+      assert.are.equal(2, rules[2].remaining)
+      assert_error(sb:request("POST", "/v1/prior-authorizations/auth_x/cancel"), 504, "gateway_timeout")
+      assert_error(sb:request("GET", "/v1/prior-authorizations/auth_x"), 408, "request_timeout")
+      assert.are.equal(1, #sb:control("GET", "/_sandbox/faults").json.rules)
+      assert.are.equal(200, sb:request("GET", "/health").status)
+      assert.are.equal(200, sb:control("DELETE", "/_sandbox/faults").status)
+      assert.are.equal(404, sb:request("GET", "/v1/prior-authorizations/auth_x").status)
+    end)
+
     it("resets state and ID counters", function()
       local a = H.create(sb, H.create_body())
       sb:control("POST", "/_sandbox/faults", { rules = { { path = "/nothing", kind = "status", status = 500 } } })

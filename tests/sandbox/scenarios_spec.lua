@@ -365,6 +365,22 @@ describe("collate-sandbox scenarios", function()
       assert.are.equal("live_session_not_available", r.json.error.code)
     end)
 
+    it("expires handoff grants after 900 s and abandons after 1800 s without a grant", function()
+      local _, h, base = active_handoff()
+      local g = sb:request("POST", base .. "/" .. h.id .. "/access-grants").json
+      assert.are.equal(200, http.request{ method = "GET", url = g.url }.status)
+      H.advance(sb, 899)
+      assert.are.equal(200, http.request{ method = "GET", url = g.url }.status)
+      H.advance(sb, 1)
+      local r = http.request{ method = "GET", url = g.url }
+      assert.are.equal(404, r.status)
+      assert.are.equal("access_grant_expired", r.json.error.code)
+      -- the grant restarted the abandonment timer
+      local pending = sb:control("GET", "/_sandbox/clock").json.pending
+      assert.are.equal("handoff_abandonment", pending[1].event)
+      assert.are.equal("2026-06-01T12:30:05Z", pending[1].dueAt)
+    end)
+
     it("refuses a handoff outside RA·CPI", function()
       local a = H.create(sb, H.create_body())
       local r = sb:request("POST", "/v1/prior-authorizations/" .. a.id .. "/manual-handoffs", nil, H.ifm(1))
