@@ -6,6 +6,7 @@ local http = require "collate.sandbox.http"
 local validate = require "collate.sandbox.validate"
 local Q = require "collate.sandbox.questionnaire"
 local A = require "collate.sandbox.authorizations"
+local L = require "collate.sandbox.livesession"
 local files = require "collate.sandbox.files"
 local catalog = require "collate.sandbox.catalog"
 local scenarios = require "collate.sandbox.scenarios"
@@ -236,18 +237,18 @@ function H.delete_attachment(ctx)
 end
 
 function H.live_session(ctx)
-  return 200, A.render_live_session(auth_of(ctx))
+  return 200, L.render_live_session(auth_of(ctx))
 end
 
 function H.live_grant(ctx)
   local a = auth_of(ctx)
-  local owner = A.live_state(a)
+  local owner = L.live_state(a)
   if not owner then
     http.fail(409, "live_session_not_available", "No live session is running.",
       { reason = "no_active_channel_session" })
   end
   -- a live-session grant lasts 300 s; during a handoff it also ends with the handoff
-  return 200, A.new_grant(ctx.st, a, "live", owner == "handoff" and a.handoff.id or nil, ctx.now)
+  return 200, L.new_grant(ctx.st, a, "live", owner == "handoff" and a.handoff.id or nil, ctx.now)
 end
 
 function H.handoff_create(ctx)
@@ -270,7 +271,7 @@ function H.handoff_grant(ctx)
   end
   ctx.st.clock:cancel_for(a.id, "handoff_abandonment")
   ctx.st.clock:schedule(ctx.now + A.ABANDON, a.id, "handoff_abandonment")
-  return 200, A.new_grant(ctx.st, a, "handoff", h.id, ctx.now)
+  return 200, L.new_grant(ctx.st, a, "handoff", h.id, ctx.now)
 end
 
 local function closer(result)
