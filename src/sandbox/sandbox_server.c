@@ -37,6 +37,9 @@ struct collate_sandbox {
   int log_level;
   unsigned short port;
   uint64_t rng;                /* request ids of front-made errors; under lua_lock */
+  pthread_mutex_t conn_lock;   /* guards conn_open and conn_peak */
+  long conn_open;              /* TCP connections open now (GET /_sandbox/connections) */
+  long conn_peak;              /* most open at once since start or the last DELETE */
 };
 
 /* Per connection, reused by every request on it (keep-alive), so a plain GET allocates nothing
@@ -446,6 +449,50 @@ static void delay(struct collate_sandbox *s, long ms)
   pthread_mutex_unlock(&s->stop_lock);
 }
 
+/* GET /_sandbox/connections -> {"open": n, "peak": n}; DELETE resets the peak to the open count.
+ * Answered here, not by the app: it counts sockets, which only the front sees, and a test can
+ * check a client's connection bound at the server (docs/sandbox-extensions.md). */
+#define CONNECTIONS_PATH "/_sandbox/connections"
+
+static enum MHD_Result connections_route(struct collate_sandbox *s, struct MHD_Connection *c,
+                                         const char *method)
+{
+  char body[256], id[32];
+  unsigned int status = MHD_HTTP_OK;
+  long open, peak;
+  int is_get = strcmp(method, "GET") == 0, is_delete = strcmp(method, "DELETE") == 0;
+  pthread_mutex_lock(&s->conn_lock);
+  if (is_delete)
+    s->conn_peak = s->conn_open;
+  open = s->conn_open;
+  peak = s->conn_peak;
+  pthread_mutex_unlock(&s->conn_lock);
+  pthread_mutex_lock(&s->lua_lock);
+  snprintf(id, sizeof id, "req_%016llx", (unsigned long long)next_rand(s));
+  pthread_mutex_unlock(&s->lua_lock);
+  int len;
+  if (is_get || is_delete) {
+    len = snprintf(body, sizeof body, "{\"open\":%ld,\"peak\":%ld}", open, peak);
+  } else {
+    status = MHD_HTTP_METHOD_NOT_ALLOWED;
+    len = snprintf(body, sizeof body,
+                   "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"Use GET or "
+                   "DELETE.\",\"retryable\":false,\"details\":{},\"issues\":[]},"
+                   "\"requestId\":\"%s\"}", id);
+  }
+  struct MHD_Response *resp = MHD_create_response_from_buffer((size_t)len, body,
+                                                              MHD_RESPMEM_MUST_COPY);
+  if (resp == NULL)
+    return MHD_NO;
+  MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+  MHD_add_response_header(resp, "X-Request-Id", id);
+  if (status != MHD_HTTP_OK)
+    MHD_add_response_header(resp, "Allow", "GET, DELETE");
+  enum MHD_Result ret = MHD_queue_response(c, status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
 static enum MHD_Result respond(struct collate_sandbox *s, struct conn *cn,
                                struct MHD_Connection *c, const char *method)
 {
@@ -455,6 +502,10 @@ static enum MHD_Result respond(struct collate_sandbox *s, struct conn *cn,
   r.cn = cn;
   r.c = c;
   r.method = method;
+
+  if (cn->path_len == sizeof CONNECTIONS_PATH - 1 &&
+      memcmp(cn->uri, CONNECTIONS_PATH, cn->path_len) == 0)
+    return connections_route(s, c, method);
 
   for (;;) {
     lua_State *L = s->L;
@@ -613,11 +664,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-  (void)cls;
+  struct collate_sandbox *s = cls;
   (void)c;
   if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
     *socket_context = calloc(1, sizeof(struct conn));
+    pthread_mutex_lock(&s->conn_lock);
+    if (++s->conn_open > s->conn_peak)
+      s->conn_peak = s->conn_open;
+    pthread_mutex_unlock(&s->conn_lock);
   } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+    pthread_mutex_lock(&s->conn_lock);
+    s->conn_open--;
+    pthread_mutex_unlock(&s->conn_lock);
     struct conn *cn = *socket_context;
     if (cn) {
       free(cn->uri);
@@ -637,6 +695,7 @@ static void destroy(struct collate_sandbox *s)
   pthread_cond_destroy(&s->stop_cond);
   pthread_mutex_destroy(&s->stop_lock);
   pthread_mutex_destroy(&s->lua_lock);
+  pthread_mutex_destroy(&s->conn_lock);
   free(s);
 }
 
@@ -657,6 +716,7 @@ struct collate_sandbox *collate_sandbox_start(const struct collate_sandbox_optio
   }
   pthread_mutex_init(&s->lua_lock, NULL);
   pthread_mutex_init(&s->stop_lock, NULL);
+  pthread_mutex_init(&s->conn_lock, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
