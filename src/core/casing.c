@@ -9,8 +9,6 @@
 #define MAX_DEPTH 200
 #define KEY_STACK 256 /* keys longer than this are converted through a Lua buffer */
 
-enum scope { SCOPE_PLAIN, SCOPE_FREEFORM, SCOPE_METADATA };
-
 size_t collate_snake_to_camel(const char *in, size_t len, char *out) {
   size_t i, o = 0;
   for (i = 0; i < len; i++) {
@@ -42,30 +40,36 @@ size_t collate_camel_to_snake(const char *in, size_t len, char *out) {
 }
 
 static int is_freeform_key(const char *k, size_t len) {
-  static const char *const names[] = {"metadata", "headers", "details", "summary", NULL};
-  int i;
-  for (i = 0; names[i] != NULL; i++)
-    if (strlen(names[i]) == len && memcmp(names[i], k, len) == 0) return 1;
-  return 0;
+  switch (len) {
+    case 7: return memcmp(k, "headers", 7) == 0 || memcmp(k, "details", 7) == 0 ||
+                   memcmp(k, "summary", 7) == 0;
+    case 8: return memcmp(k, "metadata", 8) == 0;
+    default: return 0;
+  }
 }
 
-/* Pushes the converted form of the key at idx (a string key). */
-static void push_key(lua_State *L, int idx, enum collate_conv_mode mode, enum scope scope) {
-  size_t len;
-  const char *k = lua_tolstring(L, idx, &len);
+enum collate_scope collate_child_scope(enum collate_scope parent, const char *k, size_t len) {
+  if (parent != COLLATE_SCOPE_PLAIN) return COLLATE_SCOPE_FREEFORM;
+  if (k != NULL && is_freeform_key(k, len))
+    return len == 8 ? COLLATE_SCOPE_METADATA : COLLATE_SCOPE_FREEFORM;
+  return COLLATE_SCOPE_PLAIN;
+}
+
+void collate_push_key(lua_State *L, const char *k, size_t len, enum collate_conv_mode mode,
+                      enum collate_scope scope) {
   char small[2 * KEY_STACK + 1];
   size_t n;
-  if (mode == COLLATE_NORMALISE || scope == SCOPE_FREEFORM) {
-    lua_pushvalue(L, idx);
+  if (mode == COLLATE_NORMALISE || scope == COLLATE_SCOPE_FREEFORM) {
+    lua_pushlstring(L, k, len);
     return;
   }
-  if (scope == SCOPE_METADATA) {
+  if (scope == COLLATE_SCOPE_METADATA) {
     if (mode == COLLATE_TO_WIRE && len == 16 && memcmp(k, "external_case_id", 16) == 0)
       lua_pushliteral(L, "externalCaseId");
     else if (mode == COLLATE_FROM_WIRE && len == 14 && memcmp(k, "externalCaseId", 14) == 0)
       lua_pushliteral(L, "external_case_id");
     else
-      lua_pushvalue(L, idx);
+      lua_pushlstring(L, k, len);
     return;
   }
   if (len <= KEY_STACK) {
@@ -73,6 +77,7 @@ static void push_key(lua_State *L, int idx, enum collate_conv_mode mode, enum sc
                                 : collate_camel_to_snake(k, len, small);
     lua_pushlstring(L, small, n);
   } else {
+    /* a userdata, not malloc: a memory error raised by lua_pushlstring cannot leak it */
     char *big = (char *)lua_newuserdata(L, 2 * len + 1);
     n = mode == COLLATE_TO_WIRE ? collate_snake_to_camel(k, len, big)
                                 : collate_camel_to_snake(k, len, big);
@@ -101,7 +106,7 @@ static int is_null(lua_State *L, int idx) {
   return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
 }
 
-static int convert(lua_State *L, int idx, enum collate_conv_mode mode, enum scope scope,
+static int convert(lua_State *L, int idx, enum collate_conv_mode mode, enum collate_scope scope,
                    int depth) {
   int t;
   idx = lua_absindex(L, idx);
@@ -124,7 +129,7 @@ static int convert(lua_State *L, int idx, enum collate_conv_mode mode, enum scop
   while (lua_next(L, idx) != 0) {
     /* stack: out, key, value */
     int kt = lua_type(L, -2);
-    enum scope child = scope == SCOPE_PLAIN ? SCOPE_PLAIN : SCOPE_FREEFORM;
+    enum collate_scope child;
     if (kt == LUA_TSTRING && mode == COLLATE_FROM_WIRE && is_null(L, -1)) {
       lua_pop(L, 1);
       continue;
@@ -132,10 +137,10 @@ static int convert(lua_State *L, int idx, enum collate_conv_mode mode, enum scop
     if (kt == LUA_TSTRING) {
       size_t klen;
       const char *k = lua_tolstring(L, -2, &klen);
-      if (scope == SCOPE_PLAIN && is_freeform_key(k, klen))
-        child = (klen == 8 && memcmp(k, "metadata", 8) == 0) ? SCOPE_METADATA : SCOPE_FREEFORM;
-      push_key(L, -2, mode, scope);
+      child = collate_child_scope(scope, k, klen);
+      collate_push_key(L, k, klen, mode, scope);
     } else {
+      child = collate_child_scope(scope, NULL, 0);
       lua_pushvalue(L, -2);
     }
     /* stack: out, key, value, newkey */
@@ -151,11 +156,11 @@ static int convert(lua_State *L, int idx, enum collate_conv_mode mode, enum scop
 }
 
 int collate_convert(lua_State *L, int idx, enum collate_conv_mode mode) {
-  return convert(L, idx, mode, SCOPE_PLAIN, 0);
+  return convert(L, idx, mode, COLLATE_SCOPE_PLAIN, 0);
 }
 
 int collate_convert_freeform(lua_State *L, int idx) {
-  return convert(L, idx, COLLATE_FROM_WIRE, SCOPE_FREEFORM, 0);
+  return convert(L, idx, COLLATE_FROM_WIRE, COLLATE_SCOPE_FREEFORM, 0);
 }
 
 static int l_convert(lua_State *L, enum collate_conv_mode mode) {

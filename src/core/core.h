@@ -1,12 +1,10 @@
-/* Lua-facing functions of collate.core, one definition per concept file. Upvalue 1 of every
- * module function is the module's private cjson instance (require("cjson").new()). */
+/* Lua-facing functions of collate.core, one definition per concept file. */
 #ifndef COLLATE_CORE_H
 #define COLLATE_CORE_H
 
 #include "compat.h"
 
 #define COLLATE_VERSION "0.1.0"
-#define COLLATE_CJSON_INDEX lua_upvalueindex(1)
 
 int collate_l_build_request(lua_State *L); /* request.c */
 int collate_l_to_wire(lua_State *L);       /* casing.c */
@@ -27,9 +25,5 @@ int collate_l_multi(lua_State *L);  /* multi.c */
 void collate_multi_register(lua_State *L);
 const char *collate_curl_version(void);
 void collate_routes_push(lua_State *L);   /* routes.c: the core.routes table */
-
-/* Calls cjson.decode(s) protected. Pushes the value and returns 1, or pushes an error message and
- * returns 0. cjson_idx is the cjson instance table. */
-int collate_json_decode(lua_State *L, int cjson_idx, const char *s, size_t len);
 
 #endif

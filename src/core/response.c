@@ -2,6 +2,7 @@
  * error info the Lua layer turns into a collate.Error (contract 1.9, 7.4, 7.5). */
 #include "casing.h"
 #include "core.h"
+#include "json_decode.h"
 #include "retry.h"
 
 static void set_int(lua_State *L, int t, const char *k, lua_Integer v) {
@@ -33,17 +34,15 @@ static int parse_error(lua_State *L, int status, int headers, int raw) {
   set_int(L, info, "status_code", status);
 
   if (body != NULL && len > 0) {
-    if (collate_json_decode(L, COLLATE_CJSON_INDEX, body, len)) {
+    /* one decode with wire keys: it is the body; details and issues are converted copies */
+    if (collate_json_decode(L, body, len, COLLATE_NORMALISE)) {
       decoded = lua_gettop(L);
     } else {
       lua_pop(L, 1);
     }
   }
   if (decoded) {
-    if (!collate_convert(L, decoded, COLLATE_NORMALISE)) { /* pathological nesting: keep raw */
-      lua_pop(L, 1);
-      lua_pushvalue(L, raw);
-    }
+    lua_pushvalue(L, decoded);
     lua_setfield(L, info, "body");
     if (lua_type(L, decoded) == LUA_TTABLE && get_typed(L, decoded, "error", LUA_TTABLE)) {
       err = lua_gettop(L);
@@ -123,8 +122,7 @@ int collate_l_parse_response(lua_State *L) {
     lua_newtable(L);
     return 2;
   }
-  if (collate_json_decode(L, COLLATE_CJSON_INDEX, body, len) &&
-      collate_convert(L, -1, COLLATE_FROM_WIRE)) {
+  if (collate_json_decode(L, body, len, COLLATE_FROM_WIRE)) {
     lua_pushboolean(L, 1);
     lua_insert(L, -2);
     return 2;
