@@ -67,6 +67,7 @@ function http.request(o)
   args[#args + 1] = q(o.url)
   local cmd = table.concat(args, " ") .. " 2>/dev/null"
   local ok, _, code = os.execute(cmd)
+  if type(ok) == "number" then ok, code = ok == 0, ok / 256 end -- 5.1/LuaJIT: the raw status
   local raw_headers = read_file(hfile) or ""
   local body = read_file(bfile) or ""
   os.remove(tmp)

@@ -31,7 +31,8 @@ local function read_file(path)
 end
 
 local function alive(pid)
-  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+  local r = os.execute("kill -0 " .. pid .. " 2>/dev/null")
+  return r == true or r == 0 -- 5.2+: true; 5.1/LuaJIT: the exit status
 end
 
 function sandbox.start(o)

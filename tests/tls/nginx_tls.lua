@@ -33,7 +33,9 @@ local function write_file(path, data)
 end
 
 local function alive(pid)
-  return pid ~= nil and os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+  if pid == nil then return false end
+  local r = os.execute("kill -0 " .. pid .. " 2>/dev/null")
+  return r == true or r == 0 -- 5.1/LuaJIT: the exit status
 end
 
 local function free_port()
