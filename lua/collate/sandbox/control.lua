@@ -149,7 +149,7 @@ function H.requests_get(app, req)
 end
 
 function H.requests_delete(app)
-  app.st.log = {}
+  app.st.log, app.st.log_first, app.st.log_last = {}, 1, 0
   return 200, { data = json.array({}) }
 end
 

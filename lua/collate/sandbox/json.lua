@@ -236,7 +236,12 @@ local esc_map = {
   ["\t"] = "\\t",
 }
 
+local plain_keys = {} -- '"key":' for object keys seen before
+local n_plain_keys = 0
+
 local function encode_string(s)
+  -- fast path: printable ASCII without quote or backslash
+  if not s:find('[%c"\\\128-\255]') then return '"' .. s .. '"' end
   if not json.valid_utf8(s) then
     -- only bytes we did not validate (e.g. logged headers) get here; keep the output valid JSON
     s = s:gsub("[\128-\255]", "\239\191\189")
@@ -288,17 +293,26 @@ encode_value = function(v, buf)
       end
       buf[#buf + 1] = "]"
     else
-      local keys = {}
+      local keys, n = {}, 0
       for k in pairs(v) do
         if type(k) ~= "string" then error("cannot encode a non-string key") end
-        keys[#keys + 1] = k
+        n = n + 1
+        keys[n] = k
       end
-      table.sort(keys)
+      if n > 1 then table.sort(keys) end
       buf[#buf + 1] = "{"
-      for i, k in ipairs(keys) do
-        if i > 1 then buf[#buf + 1] = "," end
-        buf[#buf + 1] = encode_string(k)
-        buf[#buf + 1] = ":"
+      for i = 1, n do
+        local k = keys[i]
+        local pk = plain_keys[k]
+        if not pk then
+          pk = encode_string(k) .. ":"
+          -- bounded: free-form metadata keys must not grow it without limit
+          if n_plain_keys < 4096 then
+            n_plain_keys = n_plain_keys + 1
+            plain_keys[k] = pk
+          end
+        end
+        buf[#buf + 1] = i > 1 and "," .. pk or pk
         encode_value(v[k], buf)
       end
       buf[#buf + 1] = "}"

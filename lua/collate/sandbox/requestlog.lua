@@ -4,8 +4,22 @@ local http = require "collate.sandbox.http"
 
 local requestlog = {}
 
+-- A ring of the last MAX entries (an emulator choice, docs/sandbox.md): st.log[log_first ..
+-- log_last]; older entries are dropped so a long benchmark does not grow the heap without bound.
+requestlog.MAX = 100000
+
 function requestlog.add(st, entry)
-  st.log[#st.log + 1] = entry
+  local first, last = st.log_first or 1, (st.log_last or 0) + 1
+  st.log[last] = entry
+  if last - first + 1 > requestlog.MAX then
+    st.log[first] = nil
+    first = first + 1
+  end
+  st.log_first, st.log_last = first, last
+end
+
+function requestlog.count(st)
+  return (st.log_last or 0) - (st.log_first or 1) + 1
 end
 
 function requestlog.entry(st, req, request_id, now)
@@ -27,7 +41,8 @@ end
 
 function requestlog.query(st, q)
   local out = {}
-  for _, e in ipairs(st.log) do
+  for i = st.log_first or 1, st.log_last or 0 do
+    local e = st.log[i]
     if (not q.method or q.method == "" or e.method == q.method) and
        (not q.path or q.path == "" or http.glob_match(q.path, e.path)) then
       out[#out + 1] = e
