@@ -33,6 +33,7 @@ end
 collate.run = scheduler.run
 collate.spawn = scheduler.spawn
 collate.gather = scheduler.gather
+collate.wait_all = scheduler.wait_all
 
 -- A fresh UUIDv4, for callers who keep their own idempotency keys.
 collate.uuid4 = core.uuid4

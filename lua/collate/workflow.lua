@@ -1,24 +1,35 @@
 -- Workflow helpers: answers from a flat table, open requirements, one-call attach, polling and
--- drive(), which follows nextAction with the documented recoveries.
-local collate = require "collate"
+-- drive(), which follows nextAction with the documented recoveries (contract §5, class W).
+-- Every call goes through the client, so inside collate.run it all yields instead of blocking.
+local core = require "collate.core"
 local errors = require "collate.errors"
 
 local M = {}
 
--- The seed's status-aware poll intervals, in seconds.
+-- The seed's status-aware poll intervals, in seconds of the API's clock: 5 while Collate
+-- works, 30 while the payer does.
 M.intervals = { processing = 5, waiting_on_payer = 30 }
 
-local TERMINAL = { completed = true, canceled = true }
+M.TERMINAL = { completed = true, canceled = true }
 
 local VALUE_KEY = {
   string = "value_string", text = "value_string", date = "value_date", boolean = "value_boolean",
   decimal = "value_decimal", integer = "value_integer",
 }
 
-local function index_items(items, into)
-  into = into or {}
+-- "coverage.member_id" -> "coverage.memberId", so Lua-style names find the wire linkId.
+local function camelize(name)
+  return (name:gsub("_(%l)", string.upper))
+end
+
+local function index_items(items)
+  local into = {}
   for _, item in ipairs(items or {}) do into[item.link_id] = item end
   return into
+end
+
+local function find(index, name)
+  return index[name] or index[camelize(name)]
 end
 
 local function leaf_answer(where, item, value)
@@ -43,49 +54,59 @@ local function answer_item(where, item, value)
     error(errors.invalid_argument(where .. ": a group takes a table of its children's answers"), 0)
   end
   local children = index_items(item.item)
+  local given = {}
+  for k, v in pairs(value) do
+    local child = type(k) == "string" and find(children, k)
+    if not child then error(errors.invalid_argument(where .. ": unknown child '" .. tostring(k) .. "'"), 0) end
+    given[child.link_id] = v
+  end
   local out = {}
   for _, child in ipairs(item.item or {}) do
-    local v = value[child.link_id]
+    local v = given[child.link_id]
     if v ~= nil then out[#out + 1] = answer_item(where .. "." .. child.link_id, child, v) end
-  end
-  for k in pairs(value) do
-    if not children[k] then error(errors.invalid_argument(where .. ": unknown child '" .. tostring(k) .. "'"), 0) end
   end
   return { link_id = item.link_id, item = out }
 end
 
--- "coverage.member_id" -> "coverage.memberId", so Lua-style names find the wire linkId.
-local function camelize(name)
-  return (name:gsub("_(%l)", string.upper))
-end
-
--- answers(auth, {["coverage.memberId"] = "W1", ["service.units"] = 12,
---                diagnoses = {{code = "D57.00", qualifierCode = "ABF"}}})
--- builds the Answers table, typed by the authorization's questionnaire. A repeating group takes
--- a list of repetitions. Names may be the wire linkId or its snake_case form
--- ("coverage.member_id"). To clear an item, patch {link_id = id} yourself.
+-- answers(auth, {["coverage.member_id"] = "W1", ["service.units"] = 12,
+--                diagnoses = {{code = "D57.00", qualifier_code = "ABF"}}})
+-- builds the Answers table for answers.patch / create, typed by the authorization's
+-- questionnaire (auth may also be a questionnaire). Names may be the wire linkId or its
+-- snake_case form. A repeating group takes a list of repetitions. Items come out in
+-- questionnaire order, so the same input always makes the same request body.
 function M.answers(auth, flat)
-  local items = index_items(auth.questionnaire and auth.questionnaire.item)
+  local questionnaire = auth.questionnaire or auth
+  local top = questionnaire.item or {}
+  local items = index_items(top)
   local out = {}
   for link_id, value in pairs(flat) do
-    local item = items[link_id] or items[camelize(link_id)]
+    local item = type(link_id) == "string" and find(items, link_id)
     if not item then
       error(errors.invalid_argument("workflow.answers: '" .. tostring(link_id) .. "' is not in the questionnaire"), 2)
     end
     if item.repeats and item.type == "group" then
-      for i, rep in ipairs(value) do out[#out + 1] = answer_item(link_id .. "[" .. i .. "]", item, rep) end
+      if type(value) ~= "table" or (value[1] == nil and next(value) ~= nil) then
+        error(errors.invalid_argument("workflow.answers: " .. item.link_id .. " repeats: give a list of repetitions"), 2)
+      end
+      for i, rep in ipairs(value) do out[#out + 1] = answer_item(item.link_id .. "[" .. i .. "]", item, rep) end
     else
-      out[#out + 1] = answer_item(link_id, item, value)
+      out[#out + 1] = answer_item(item.link_id, item, value)
     end
   end
-  -- questionnaire order, so the request is the same for the same input
   local order = {}
-  for i, item in ipairs(auth.questionnaire and auth.questionnaire.item or {}) do order[item.link_id] = i end
-  table.sort(out, function(a, b) return order[a.link_id] < order[b.link_id] end)
+  for i, item in ipairs(top) do order[item.link_id] = i end
+  -- table.sort is not stable: repetitions keep their order through their original position
+  for i, item in ipairs(out) do item._pos = i end
+  table.sort(out, function(a, b)
+    if a.link_id ~= b.link_id then return order[a.link_id] < order[b.link_id] end
+    return a._pos < b._pos
+  end)
+  for _, item in ipairs(out) do item._pos = nil end
   return { item = out }
 end
 
--- What the caller still has to provide: {questions = {linkId...}, documents = {type...}, errors = {...}}
+-- What the caller still has to provide:
+-- {questions = {linkId...}, documents = {type...}, errors = {issue...}, blocking = bool}
 function M.open_requirements(auth)
   local r = auth.requirements or {}
   local open = { questions = {}, documents = {}, errors = {} }
@@ -98,11 +119,17 @@ function M.open_requirements(auth)
   return open
 end
 
--- attach(client, auth, {path = | data =, file_name, content_type, document_types, description})
+-- attach(client, auth, {path = | data =, file_name?, content_type?, document_types, description?})
 -- creates the file, uploads it, completes it and attaches it; returns the new authorization.
+-- A version_conflict on the attach itself is raised (drive() re-reads and asks again).
 function M.attach(client, auth, file)
+  if type(file) ~= "table" or type(file.document_types) ~= "table" or #file.document_types == 0 then
+    error(errors.invalid_argument("workflow.attach: document_types (a non-empty list) is required"), 2)
+  end
+  local name = file.file_name or (file.path and file.path:match("([^/]+)$"))
+  if not name then error(errors.invalid_argument("workflow.attach: file_name or path is required"), 2) end
   local created = client.files.create{
-    file_name = file.file_name or (file.path and file.path:match("([^/]+)$")),
+    file_name = name,
     content_type = file.content_type or "application/pdf",
     purpose = "authorization_attachment" }
   client.files.upload{ upload = created.upload, path = file.path, data = file.data }
@@ -114,28 +141,39 @@ end
 
 local function settings(opts)
   opts = opts or {}
+  local scale = opts.time_scale or tonumber(os.getenv("COLLATE_SANDBOX_CLOCK_SPEED") or "") or 1
   return {
-    sleep = opts.sleep or collate.sleep,
-    clock = opts.clock or os.time,
-    time_scale = opts.time_scale or tonumber(os.getenv("COLLATE_SANDBOX_CLOCK_SPEED")) or 1,
-    timeout = opts.timeout, -- seconds, overall
+    sleep = opts.sleep or require("collate").sleep,
+    clock = opts.clock or core.now,
+    time_scale = scale,
+    timeout = opts.timeout, -- seconds of wall time, overall
+    on_change = opts.on_change,
   }
 end
 
--- poll(client, auth, opts): re-reads until the authorization needs the caller (requires_action)
--- or is terminal. opts.timeout (seconds) bounds the wait; opts.on_change(auth) sees each version.
+local function timed_out(what, auth, seconds)
+  return errors.new({ kind = "timeout", retryable = false, code = "workflow_deadline",
+    message = what .. ": " .. auth.id .. " still " .. tostring(auth.status) .. " after " .. seconds .. " s" })
+end
+
+-- poll(client, auth, opts) -> auth: re-reads until the authorization needs the caller
+-- (requires_action) or is terminal, sleeping M.intervals[status] / time_scale between reads.
+-- opts: timeout (seconds, raises a timeout Error), time_scale (default
+-- $COLLATE_SANDBOX_CLOCK_SPEED or 1), on_change(auth) for each new version, sleep, clock.
 function M.poll(client, auth, opts)
   local s = settings(opts)
   local deadline = s.timeout and (s.clock() + s.timeout) or nil
   while M.intervals[auth.status] do
-    if deadline and s.clock() >= deadline then
-      error(errors.new({ kind = "timeout", retryable = false,
-        message = "workflow.poll: " .. auth.id .. " still " .. auth.status .. " after " .. s.timeout .. " s" }), 0)
+    local pause = M.intervals[auth.status] / s.time_scale
+    if deadline then
+      local left = deadline - s.clock()
+      if left <= 0 then error(timed_out("workflow.poll", auth, s.timeout), 0) end
+      if pause > left then pause = left end
     end
-    s.sleep(M.intervals[auth.status] / s.time_scale)
+    s.sleep(pause)
     local previous = auth.version
     auth = client.authorizations.retrieve{ authorization_id = auth.id }
-    if opts and opts.on_change and auth.version ~= previous then opts.on_change(auth) end
+    if s.on_change and auth.version ~= previous then s.on_change(auth) end
   end
   return auth
 end
@@ -144,89 +182,119 @@ local function reread(client, auth)
   return client.authorizations.retrieve{ authorization_id = auth.id }
 end
 
--- Performs one write; on version_conflict re-reads and returns the fresh state (the loop then
--- decides again whether the action is still needed).
-local function guarded(client, auth, write)
+-- The workflow-class errors (contract §5, class W) drive() recovers from by re-reading.
+local RECOVER = {
+  continue_authorization = { version_conflict = true, requirements_not_satisfied = true,
+                             prior_authorization_not_actionable = true },
+  approve_submission = { version_conflict = true, review_stale = true,
+                         prior_authorization_not_actionable = true },
+}
+
+-- Runs a write; on a recoverable error re-reads and returns the fresh state, which the loop then
+-- looks at again. If the re-read shows nothing changed, the error stands (no endless loop).
+local function recovering(client, auth, codes, stats, write)
   local ok, result = pcall(write)
   if ok then return result end
-  if errors.is_error(result, "version_conflict") then return reread(client, auth) end
-  error(result, 0)
+  local code = errors.is_error(result) and result.code
+  if not (code and codes[code]) then error(result, 0) end
+  stats[code] = (stats[code] or 0) + 1
+  local fresh = reread(client, auth)
+  if fresh.version == auth.version and code ~= "version_conflict" then error(result, 0) end
+  return fresh
 end
 
--- drive(client, auth, handlers, opts): follows nextAction until the authorization is terminal
--- or a handler declines. Handlers, each optional:
---   resolve_requirements(auth, open) -> new auth (patch answers / attach files), or nil to stop
---   approve_submission(auth, snapshot) -> true to accept this snapshot, false/nil to stop
---   complete_payer_interaction(auth) -> new auth, or nil to stop
---   continue_authorization is confirmed without asking unless handlers.continue_authorization
---   returns false.
--- Recoveries: version_conflict -> re-read and decide again; review_stale -> re-read and present
--- the new snapshot; requirements_not_satisfied -> re-read and go back to resolve_requirements.
--- Never confirms an action that is not confirmable.
+local WRITE_RECOVER = { version_conflict = true }
+
+-- drive(client, auth, handlers, opts) -> auth, why
+-- Follows nextAction until the authorization is terminal (why = "terminal") or needs a decision
+-- the handlers do not make (why = "needs_caller"). Polls in between (poll() rules, opts as poll
+-- plus opts.stats, a table counting the recoveries by error code).
+-- Handlers, each optional, each given (auth, extra) and returning the new authorization:
+--   resolve_requirements(auth, open)  patch answers / attach files (open = open_requirements);
+--                                     nil or an unchanged auth stops
+--   continue_authorization(auth)      return false to stop; confirmed otherwise
+--   approve_submission(auth, snapshot) return true to accept this snapshot (confirm with its id)
+--   complete_payer_interaction(auth)  run the manual handoff; nil stops
+-- Recoveries: version_conflict -> re-read, act again only if the new state still needs it;
+-- review_stale -> re-read, present the new snapshot to approve_submission again;
+-- requirements_not_satisfied -> re-read, back to resolve_requirements. Confirm is only called
+-- when nextAction.resolution.kind is "confirm".
 function M.drive(client, auth, handlers, opts)
   handlers = handlers or {}
+  opts = opts or {}
   local s = settings(opts)
+  local stats = opts.stats or {}
   local deadline = s.timeout and (s.clock() + s.timeout) or nil
-  while not TERMINAL[auth.status] do
-    if deadline and s.clock() >= deadline then
-      error(errors.new({ kind = "timeout", retryable = false,
-        message = "workflow.drive: " .. auth.id .. " not finished after " .. s.timeout .. " s" }), 0)
-    end
-    if auth.status ~= "requires_action" then
+  local function changed(a, b)
+    if s.on_change and a.version ~= b.version then s.on_change(a) end
+  end
+  while not M.TERMINAL[auth.status] do
+    if deadline and s.clock() >= deadline then error(timed_out("workflow.drive", auth, s.timeout), 0) end
+    if auth.status ~= "requires_action" or not auth.next_action then
       auth = M.poll(client, auth, { sleep = s.sleep, clock = s.clock, time_scale = s.time_scale,
-        timeout = deadline and math.max(deadline - s.clock(), 0) or nil, on_change = opts and opts.on_change })
+        timeout = deadline and math.max(deadline - s.clock(), 0) or nil, on_change = s.on_change })
     else
-      local action = auth.next_action.type
       local current = auth
+      local action = current.next_action.type
+      local confirmable = current.next_action.resolution and current.next_action.resolution.kind == "confirm"
       if action == "resolve_requirements" then
-        if not handlers.resolve_requirements then return auth end
-        local after = guarded(client, current, function()
+        if not handlers.resolve_requirements then return current, "needs_caller" end
+        local after = recovering(client, current, WRITE_RECOVER, stats, function()
           return handlers.resolve_requirements(current, M.open_requirements(current))
         end)
-        if after == nil or (after.version == current.version and after.status == current.status) then
-          return after or auth -- the handler made no change: the caller has to act
-        end
+        if after == nil or after.version == current.version then return after or current, "needs_caller" end
         auth = after
-      elseif action == "continue_authorization" then
+      elseif action == "continue_authorization" and confirmable then
         if handlers.continue_authorization and handlers.continue_authorization(current) == false then
-          return auth
+          return current, "needs_caller"
         end
-        local ok, result = pcall(client.authorizations.confirm,
-          { authorization_id = current.id, if_match = current.version })
-        if ok then
-          auth = result
-        elseif errors.is_error(result, "version_conflict") or errors.is_error(result, "requirements_not_satisfied")
-          or errors.is_error(result, "prior_authorization_not_actionable") then
-          auth = reread(client, current)
-        else
-          error(result, 0)
-        end
-      elseif action == "approve_submission" then
+        auth = recovering(client, current, RECOVER.continue_authorization, stats, function()
+          return client.authorizations.confirm{ authorization_id = current.id, if_match = current.version }
+        end)
+      elseif action == "approve_submission" and confirmable then
         local snapshot = current.submission and current.submission.review_snapshot
-        if not handlers.approve_submission or not snapshot or not handlers.approve_submission(current, snapshot) then
-          return auth
+        if not handlers.approve_submission or not snapshot or snapshot.status ~= "current"
+          or not handlers.approve_submission(current, snapshot) then
+          return current, "needs_caller"
         end
-        local ok, result = pcall(client.authorizations.confirm, { authorization_id = current.id,
-          if_match = current.version, request = { accepted_review_snapshot_id = snapshot.id } })
-        if ok then
-          auth = result
-        elseif errors.is_error(result, "version_conflict") or errors.is_error(result, "review_stale")
-          or errors.is_error(result, "prior_authorization_not_actionable") then
-          auth = reread(client, current) -- a new snapshot is presented on the next turn
-        else
-          error(result, 0)
-        end
+        auth = recovering(client, current, RECOVER.approve_submission, stats, function()
+          return client.authorizations.confirm{ authorization_id = current.id, if_match = current.version,
+            request = { accepted_review_snapshot_id = snapshot.id } }
+        end)
       else
+        -- complete_payer_interaction, or an action this library does not know: the handler
+        -- named after it decides; confirm is never called for it.
         local handler = handlers[action]
-        if not handler then return auth end
-        local after = guarded(client, current, function() return handler(current) end)
-        if after == nil or after.version == current.version then return after or auth end
+        if not handler then return current, "needs_caller" end
+        local after = recovering(client, current, WRITE_RECOVER, stats, function() return handler(current) end)
+        if after == nil or after.version == current.version then return after or current, "needs_caller" end
         auth = after
       end
-      if opts and opts.on_change and auth.version ~= current.version then opts.on_change(auth) end
+      changed(auth, current)
     end
   end
-  return auth
+  return auth, "terminal"
+end
+
+-- manual_handoff(client, auth, opts) -> auth: the complete_payer_interaction routine a script
+-- usually wants: accept the handoff (with the snapshot it names), mint a grant (the operator's
+-- link, handed to opts.on_grant(grant) and never logged), then report opts.outcome (default
+-- "submitted") and return the re-read authorization.
+function M.manual_handoff(client, auth, opts)
+  opts = opts or {}
+  local covers = auth.next_action and auth.next_action.covers or {}
+  local handoff = client.authorizations.manual_handoffs.create{
+    authorization_id = auth.id, if_match = auth.version,
+    accepted_review_snapshot_id = covers.review_snapshot_id }
+  local grant = client.authorizations.manual_handoffs.create_access_grant{
+    authorization_id = auth.id, handoff_id = handoff.id }
+  if opts.on_grant then opts.on_grant(grant) end
+  local fresh = reread(client, auth) -- handoff create moved the version
+  client.authorizations.manual_handoffs.complete{
+    authorization_id = auth.id, handoff_id = handoff.id, if_match = fresh.version,
+    reported_outcome = opts.outcome or "submitted",
+    observed_reference_number = opts.reference_number }
+  return reread(client, auth)
 end
 
 return M
