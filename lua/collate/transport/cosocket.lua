@@ -1,8 +1,9 @@
 -- The OpenResty transport: HTTP/1.1 over ngx.socket.tcp, so no libcurl call ever blocks an
 -- nginx worker. TLS with verification and SNI, keep-alive pooling, Content-Length and chunked
 -- bodies, timeouts in milliseconds, ngx.sleep for backoff.
--- Cosockets exist in rewrite, access, content, timer and ssl_certificate-free phases only; see
--- docs/openresty.md for the phases where they do not (init, set, header_filter, body_filter, log).
+-- Cosockets exist in the rewrite, access, content, timer, ssl_cert and ssl_session_fetch
+-- phases; not in init, init_worker, set, header_filter, body_filter or log (docs/openresty.md:
+-- use ngx.timer.at from those). A call from such a phase fails with kind "invalid_argument".
 local M = {}
 
 local ngx = ngx -- luacheck: ignore (the OpenResty global)
@@ -10,22 +11,30 @@ local ngx = ngx -- luacheck: ignore (the OpenResty global)
 local POOL_SIZE = 32
 local POOL_IDLE_MS = 60000
 
+local COSOCKET_PHASES = {
+  rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
+  ssl_session_fetch = true,
+}
+
+-- scheme, host, port, path-and-query; nil when not an absolute http(s) URL.
 local function parse_url(url)
-  local scheme, host, port, path = url:match("^(https?)://([^/:]+):?(%d*)(.*)$")
+  local scheme, host, port, path = url:match("^(https?)://%[([^%]]+)%]:?(%d*)(.*)$")
   if not scheme then
-    local s, h, p, rest = url:match("^(https?)://%[([^%]]+)%]:?(%d*)(.*)$")
-    scheme, host, port, path = s, h, p, rest
+    scheme, host, port, path = url:match("^(https?)://([^/:?#]+):?(%d*)(.*)$")
   end
-  if not scheme then return nil end
+  if not scheme or host == "" then return nil end
   if port == "" then port = scheme == "https" and 443 or 80 else port = tonumber(port) end
-  if path == "" then path = "/" end
+  if path == "" then path = "/" elseif path:sub(1, 1) == "?" then path = "/" .. path end
+  if path:sub(1, 1) ~= "/" then return nil end
+  path = path:gsub("#.*$", "")
   return scheme, host, port, path
 end
 
 local function read_headers(sock)
   local line, err = sock:receive("*l")
   if not line then return nil, err end
-  local status = tonumber(line:match("^HTTP/%d%.%d (%d%d%d)"))
+  local minor, status = line:match("^HTTP/1%.(%d) (%d%d%d)")
+  status = tonumber(status)
   if not status then return nil, "malformed status line" end
   local headers = {}
   while true do
@@ -38,7 +47,7 @@ local function read_headers(sock)
       if headers[name] then headers[name] = headers[name] .. ", " .. value else headers[name] = value end
     end
   end
-  return status, headers
+  return status, headers, minor == "0"
 end
 
 local function read_chunked(sock)
@@ -46,7 +55,7 @@ local function read_chunked(sock)
   while true do
     local line, err = sock:receive("*l")
     if not line then return nil, err end
-    local size = tonumber(line:match("^%s*(%x+)"), 16)
+    local size = tonumber(line:match("^%s*(%x+)") or "", 16)
     if not size then return nil, "malformed chunk size" end
     if size == 0 then
       repeat
@@ -62,28 +71,36 @@ local function read_chunked(sock)
     local crlf
     crlf, err = sock:receive(2)
     if not crlf then return nil, err end
+    if crlf ~= "\r\n" then return nil, "malformed chunk" end
   end
 end
 
+-- body, reusable (the connection can go back to the pool) | nil, err
 local function read_body(sock, method, status, headers)
   if method == "HEAD" or status == 204 or status == 304 or (status >= 100 and status < 200) then
-    return ""
+    return "", true
   end
   local te = headers["transfer-encoding"]
-  if te and te:lower():find("chunked", 1, true) then return read_chunked(sock) end
-  local length = tonumber(headers["content-length"])
-  if length then
-    if length == 0 then return "" end
-    return sock:receive(length)
+  if te and te:lower():find("chunked", 1, true) then
+    local body, err = read_chunked(sock)
+    return body, body ~= nil or err
   end
-  return sock:receive("*a") -- until close
+  local length = headers["content-length"]
+  if length then
+    length = tonumber(length:match("^%s*(%d+)"))
+    if not length then return nil, "malformed content-length" end
+    if length == 0 then return "", true end
+    local body, err = sock:receive(length)
+    if not body then return nil, err end
+    return body, true
+  end
+  local body, err = sock:receive("*a") -- delimited by the close
+  if not body then return nil, err end
+  return body, false
 end
 
 local function classify(err)
   if err == "timeout" then return "timeout" end
-  if err and (err:find("certificate", 1, true) or err:find("handshake", 1, true) or err:find("ssl", 1, true)) then
-    return "tls"
-  end
   return "connection"
 end
 
@@ -95,65 +112,102 @@ local function slurp(path)
   return data
 end
 
--- options: {ca_file (unused here: nginx's lua_ssl_trusted_certificate decides), user_agent}
+local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
+
+-- options: {connect_timeout (s), user_agent}. ca_file is not used: nginx verifies against
+-- lua_ssl_trusted_certificate (docs/openresty.md).
 function M.new(options)
   local t = {}
+  local user_agent = options.user_agent
+  if user_agent and ngx.config and ngx.config.ngx_lua_version then
+    user_agent = user_agent:gsub("libcurl/%S+", "ngx_lua/" .. tostring(ngx.config.ngx_lua_version))
+  end
+  local connect_ms = math.floor((options.connect_timeout or 10) * 1000)
 
   function t.send(request, timeout)
+    local phase = ngx.get_phase and ngx.get_phase()
+    if phase and not COSOCKET_PHASES[phase] then
+      return nil, "invalid_argument", "collate: cosockets are not available in the " .. phase
+        .. " phase; call the API from a content, access, rewrite or timer handler (ngx.timer.at)"
+    end
     local scheme, host, port, path = parse_url(request.url)
-    if not scheme then return nil, "connection", "malformed URL" end
+    if not scheme then return nil, "invalid_argument", "malformed URL" end
+
+    local body = request.body
+    if request.body_file then
+      local err
+      body, err = slurp(request.body_file)
+      if not body then return nil, "io", "cannot read body file: " .. tostring(err) end
+    end
+
     local ms = math.max(1, math.floor(timeout * 1000))
     local sock = ngx.socket.tcp()
-    sock:settimeouts(math.min(ms, 10000), ms, ms)
-    local ok, err = sock:connect(host, port, { pool = scheme .. ":" .. host .. ":" .. port })
-    if not ok then return nil, classify(err), "connect to " .. host .. " failed: " .. tostring(err) end
+    sock:settimeouts(math.max(1, math.min(ms, connect_ms)), ms, ms)
+    -- "localhost" needs no resolver: it is loopback by definition (and the name is kept for
+    -- SNI and certificate verification)
+    local address = host == "localhost" and "127.0.0.1" or host
+    local ok, err = sock:connect(address, port, { pool = scheme .. "://" .. host .. ":" .. port })
+    if not ok then
+      if err and err:find("no resolver defined", 1, true) then
+        return nil, "invalid_argument", "cannot resolve " .. host .. ": add a resolver directive to nginx.conf"
+      end
+      return nil, classify(err), "connect to " .. host .. ":" .. port .. " failed: " .. tostring(err)
+    end
     if scheme == "https" and sock:getreusedtimes() == 0 then
       ok, err = sock:sslhandshake(nil, host, true)
       if not ok then
         sock:close()
+        if err == "timeout" then return nil, "timeout", "TLS handshake with " .. host .. " timed out" end
         return nil, "tls", "TLS handshake with " .. host .. " failed: " .. tostring(err)
       end
     end
 
-    local body = request.body
-    if request.body_file then
-      body, err = slurp(request.body_file)
-      if not body then sock:close() return nil, "connection", "cannot read body file: " .. tostring(err) end
+    local authority = host:find(":", 1, true) and ("[" .. host .. "]") or host
+    if not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)) then
+      authority = authority .. ":" .. port
     end
-    local lines = { request.method .. " " .. path .. " HTTP/1.1", "Host: " .. host ..
-      ((port == 80 or port == 443) and "" or (":" .. port)) }
+    local lines = { request.method .. " " .. path .. " HTTP/1.1", "Host: " .. authority }
     local has_ua = false
     for name, value in pairs(request.headers or {}) do
-      lines[#lines + 1] = name .. ": " .. value
-      if name:lower() == "user-agent" then has_ua = true end
+      local lname = name:lower()
+      if lname ~= "content-length" and lname ~= "host" then
+        lines[#lines + 1] = name .. ": " .. value
+        if lname == "user-agent" then has_ua = true end
+      end
     end
-    if not has_ua and options.user_agent then lines[#lines + 1] = "User-Agent: " .. options.user_agent end
-    lines[#lines + 1] = "Content-Length: " .. (body and #body or 0)
+    if not has_ua and user_agent then lines[#lines + 1] = "User-Agent: " .. user_agent end
+    if body or BODY_METHODS[request.method] then
+      lines[#lines + 1] = "Content-Length: " .. (body and #body or 0)
+    end
     lines[#lines + 1] = ""
     lines[#lines + 1] = body or ""
     local sent
     sent, err = sock:send(table.concat(lines, "\r\n"))
     if not sent then sock:close() return nil, classify(err), "send failed: " .. tostring(err) end
 
-    local status, headers = read_headers(sock)
+    local status, headers, http10 = read_headers(sock)
     if not status then
       sock:close()
       return nil, classify(headers), "reading the response failed: " .. tostring(headers)
     end
-    local data
-    data, err = read_body(sock, request.method, status, headers)
-    if not data then sock:close() return nil, classify(err), "reading the body failed: " .. tostring(err) end
-
-    if (headers["connection"] or ""):lower() == "close" then
+    local data, reusable = read_body(sock, request.method, status, headers)
+    if not data then
       sock:close()
-    else
+      return nil, classify(reusable), "reading the body failed: " .. tostring(reusable)
+    end
+
+    local connection = (headers["connection"] or ""):lower()
+    if reusable and not http10 and not connection:find("close", 1, true) then
       sock:setkeepalive(POOL_IDLE_MS, POOL_SIZE)
+    else
+      sock:close()
     end
     if request.out_file then
       local f, ferr = io.open(request.out_file, "wb")
-      if not f then return nil, "connection", "cannot write " .. tostring(ferr) end
-      f:write(data)
+      if not f then return nil, "io", "cannot write the response body: " .. tostring(ferr) end
+      local wrote, werr = f:write(data)
       f:close()
+      if not wrote then return nil, "io", "cannot write the response body: " .. tostring(werr) end
       return status, headers, nil
     end
     return status, headers, data
@@ -174,9 +228,9 @@ end
 -- True where a cosocket can be used (inside nginx, in a phase that has them).
 function M.available()
   if type(ngx) ~= "table" or not ngx.get_phase then return false end
-  local phase = ngx.get_phase()
-  return phase == "rewrite" or phase == "access" or phase == "content" or phase == "timer"
-    or phase == "ssl_cert" or phase == "ssl_session_fetch"
+  return COSOCKET_PHASES[ngx.get_phase()] == true
 end
+
+M._parse_url = parse_url -- for tests
 
 return M

@@ -1,0 +1,151 @@
+-- collate inside nginx (libnginx-mod-http-lua, LuaJIT): the README's nginx.conf, a handler
+-- that creates, patches, attaches and confirms over cosockets, and proof that the worker keeps
+-- serving while a sandbox call is delayed.
+local socket = require "socket"
+local cjson = require "cjson.safe"
+local sandbox = require "support.sandbox"
+local http = require "support.http"
+local nginx_lua = require "openresty.nginx_lua"
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- GET url in the background with curl; returns a function that waits for {json, seconds}.
+local function background_get(url)
+  local out = os.tmpname()
+  os.execute("sh -c " .. q("curl -s --max-time 20 -w '\\n%{time_total}' " .. q(url) .. " >" .. q(out .. ".tmp")
+    .. " 2>/dev/null; mv " .. q(out .. ".tmp") .. " " .. q(out)) .. " >/dev/null 2>&1 &")
+  return function()
+    for _ = 1, 400 do
+      local s = read_file(out)
+      if s and s ~= "" then
+        os.remove(out)
+        local body, seconds = s:match("^(.*)\n([%d%.]+)$")
+        return cjson.decode(body or ""), tonumber(seconds), s
+      end
+      socket.sleep(0.05)
+    end
+    error("background request did not finish: " .. url)
+  end
+end
+
+describe("collate inside nginx (cosockets)", function()
+  local sb, ng
+
+  setup(function()
+    sb = sandbox.start{}
+    ng = nginx_lua.start{ base_url = sb.url, api_key = sb.key }
+  end)
+
+  teardown(function()
+    if ng then ng:stop() end
+    if sb then sb:stop() end
+  end)
+
+  before_each(function()
+    sb:reset({})
+  end)
+
+  after_each(function()
+    assert.is_nil(ng:error_log():find("%[error%]"), ng:error_log())
+  end)
+
+  it("creates, patches, attaches and confirms through require 'collate' in content_by_lua_block", function()
+    local r = assert(http.request{ url = ng.url .. "/authorize" })
+    assert.are.equal(200, r.status, r.body)
+    assert.are.equal("processing", r.json.status)
+    assert.are.equal(4, r.json.version)
+    local got = sb:request("GET", "/v1/prior-authorizations/" .. r.json.id)
+    assert.are.equal("processing", got.json.status)
+    -- the calls the handler made, in order, as the sandbox saw them
+    local log = sb:control("GET", "/_sandbox/requests?limit=50").json.data
+    local seen = {}
+    for _, e in ipairs(log) do seen[#seen + 1] = e.method .. " " .. (e.path:gsub("/[%w_]+_%x+", "/ID")) end
+    local text = table.concat(seen, "\n")
+    for _, want in ipairs{ "POST /v1/prior-authorizations", "PATCH /v1/prior-authorizations/ID/answers",
+                           "POST /v1/files", "PUT /_uploads/ID", "POST /v1/files/ID/complete",
+                           "POST /v1/prior-authorizations/ID/attachments",
+                           "POST /v1/prior-authorizations/ID/confirm" } do
+      assert.truthy(text:find(want, 1, true), want .. " missing from:\n" .. text)
+    end
+  end)
+
+  it("keeps the worker serving while a sandbox call is delayed 1 s (no blocking libcurl call)", function()
+    local f = sb:control("POST", "/_sandbox/faults",
+      { rules = { { method = "POST", path = "/v1/prior-authorizations", kind = "delay", ms = 1000 } } })
+    assert.are.equal(200, f.status)
+    local t0 = socket.gettime()
+    local wait_flow = background_get(ng.url .. "/authorize")
+    socket.sleep(0.3) -- the create is now waiting on the sandbox's delay
+    local t1 = socket.gettime()
+    local health = assert(http.request{ url = ng.url .. "/health", timeout = 5 })
+    local health_seconds = socket.gettime() - t1
+    local health_done_at = socket.gettime() - t0
+    local flow, flow_seconds, raw = wait_flow()
+    assert.is_table(flow, raw)
+    io.stderr:write(string.format("\nopenresty: /health answered in %.1f ms while /authorize waited "
+      .. "(%.3f s in the handler, %.3f s end to end)\n", health_seconds * 1000, flow.seconds, flow_seconds))
+    assert.is_true(health.json.ok, health.body)
+    assert.are.equal(flow.worker, health.json.worker) -- the same (only) worker served both
+    assert.are.equal("processing", flow.status)
+    assert.is_true(flow.seconds >= 0.95, "the create was not delayed: " .. tostring(flow.seconds))
+    assert.is_true(health_done_at < 0.9, "health finished only after " .. health_done_at .. " s")
+    assert.is_true(health_seconds < 0.25, "health took " .. health_seconds .. " s")
+  end)
+
+  it("turns an API error into nil, err in the handler (collate.safe)", function()
+    -- two 503s: the first attempt and the one retry (max_retries = 1) both fail
+    sb:control("POST", "/_sandbox/faults", { rules = {
+      { method = "POST", path = "/v1/prior-authorizations", kind = "status", status = 503, times = 2 } } })
+    local r = assert(http.request{ url = ng.url .. "/authorize" })
+    assert.are.equal(503, r.status, r.body)
+    assert.are.equal("service_unavailable", r.json.code)
+  end)
+end)
+
+describe("collate inside nginx over TLS (cosocket sslhandshake, SNI, verification)", function()
+  local sb, tls, ng
+  local ok_tls, tls_mod = pcall(require, "tls.nginx_tls")
+
+  setup(function()
+    assert(ok_tls, tls_mod)
+    sb = sandbox.start{}
+    tls = tls_mod.start{ upstream = sb.url }
+  end)
+
+  teardown(function()
+    if ng then ng:stop() end
+    if tls then tls:stop() end
+    if sb then sb:stop() end
+  end)
+
+  it("verifies the server against lua_ssl_trusted_certificate and runs the flow over https", function()
+    ng = nginx_lua.start{ base_url = "https://localhost:" .. tls.port, api_key = sb.key, ca_file = tls.ca_file }
+    local r = assert(http.request{ url = ng.url .. "/authorize" })
+    assert.are.equal(200, r.status, r.body)
+    assert.are.equal("processing", r.json.status)
+    ng:stop()
+    ng = nil
+  end)
+
+  it("refuses a server its CA bundle does not vouch for (kind tls, not retried)", function()
+    ng = nginx_lua.start{ base_url = "https://localhost:" .. tls.port, api_key = sb.key }
+    local before = #sb:control("GET", "/_sandbox/requests?limit=200").json.data
+    local r = assert(http.request{ url = ng.url .. "/health" })
+    assert.are.equal(200, r.status)
+    assert.is_false(r.json.ok)
+    assert.truthy(r.json.error:find("tls", 1, true) or r.json.error:find("TLS", 1, true), r.json.error)
+    assert.are.equal(before, #sb:control("GET", "/_sandbox/requests?limit=200").json.data)
+    ng:stop()
+    ng = nil
+  end)
+end)
