@@ -74,6 +74,7 @@ end
 -- gave, so a requirement the case's data cannot satisfy stops the case (needs_caller) instead
 -- of patching the same values forever.
 local function case_handlers(client, case, o)
+  case = case or { answers = {} }
   local sent, attached = {}, {}
   local h = {}
   function h.resolve_requirements(auth, open)
@@ -213,5 +214,7 @@ function M.run(o)
   return { total = #o.cases, by_status = by_status, failed = failed }
 end
 
+M.handlers = case_handlers
+M.progress_status = progress_status
 M.errors = errors
 return M

@@ -191,15 +191,19 @@ local RECOVER = {
 }
 
 -- Runs a write; on a recoverable error re-reads and returns the fresh state, which the loop then
--- looks at again. If the re-read shows nothing changed, the error stands (no endless loop).
-local function recovering(client, auth, codes, stats, write)
+-- looks at again. `budget` bounds recoveries that find the same version (review_stale with a
+-- snapshot the handler insisted on, a caller's stale view of the action): after 3 the error stands.
+local function recovering(client, auth, codes, stats, budget, write)
   local ok, result = pcall(write)
   if ok then return result end
   local code = errors.is_error(result) and result.code
   if not (code and codes[code]) then error(result, 0) end
   stats[code] = (stats[code] or 0) + 1
   local fresh = reread(client, auth)
-  if fresh.version == auth.version and code ~= "version_conflict" then error(result, 0) end
+  if fresh.version == auth.version then
+    budget.same = budget.same + 1
+    if budget.same > 3 then error(result, 0) end
+  end
   return fresh
 end
 
@@ -208,12 +212,15 @@ local WRITE_RECOVER = { version_conflict = true }
 -- drive(client, auth, handlers, opts) -> auth, why
 -- Follows nextAction until the authorization is terminal (why = "terminal") or needs a decision
 -- the handlers do not make (why = "needs_caller"). Polls in between (poll() rules, opts as poll
--- plus opts.stats, a table counting the recoveries by error code).
+-- plus opts.stats, a table counting the recoveries by error code; opts.poll = false returns
+-- (auth, "waiting") as soon as the API owns the next step instead of polling).
 -- Handlers, each optional, each given (auth, extra) and returning the new authorization:
 --   resolve_requirements(auth, open)  patch answers / attach files (open = open_requirements);
 --                                     nil or an unchanged auth stops
 --   continue_authorization(auth)      return false to stop; confirmed otherwise
---   approve_submission(auth, snapshot) return true to accept this snapshot (confirm with its id)
+--   approve_submission(auth, snapshot) true accepts the snapshot presented; a string accepts the
+--                                     snapshot with that ID (what the approver signed off);
+--                                     false/nil stops
 --   complete_payer_interaction(auth)  run the manual handoff; nil stops
 -- Recoveries: version_conflict -> re-read, act again only if the new state still needs it;
 -- review_stale -> re-read, present the new snapshot to approve_submission again;
@@ -224,6 +231,7 @@ function M.drive(client, auth, handlers, opts)
   opts = opts or {}
   local s = settings(opts)
   local stats = opts.stats or {}
+  local budget = { same = 0 }
   local deadline = s.timeout and (s.clock() + s.timeout) or nil
   local function changed(a, b)
     if s.on_change and a.version ~= b.version then s.on_change(a) end
@@ -231,6 +239,7 @@ function M.drive(client, auth, handlers, opts)
   while not M.TERMINAL[auth.status] do
     if deadline and s.clock() >= deadline then error(timed_out("workflow.drive", auth, s.timeout), 0) end
     if auth.status ~= "requires_action" or not auth.next_action then
+      if opts.poll == false then return auth, "waiting" end
       auth = M.poll(client, auth, { sleep = s.sleep, clock = s.clock, time_scale = s.time_scale,
         timeout = deadline and math.max(deadline - s.clock(), 0) or nil, on_change = s.on_change })
     else
@@ -239,7 +248,7 @@ function M.drive(client, auth, handlers, opts)
       local confirmable = current.next_action.resolution and current.next_action.resolution.kind == "confirm"
       if action == "resolve_requirements" then
         if not handlers.resolve_requirements then return current, "needs_caller" end
-        local after = recovering(client, current, WRITE_RECOVER, stats, function()
+        local after = recovering(client, current, WRITE_RECOVER, stats, budget, function()
           return handlers.resolve_requirements(current, M.open_requirements(current))
         end)
         if after == nil or after.version == current.version then return after or current, "needs_caller" end
@@ -248,25 +257,26 @@ function M.drive(client, auth, handlers, opts)
         if handlers.continue_authorization and handlers.continue_authorization(current) == false then
           return current, "needs_caller"
         end
-        auth = recovering(client, current, RECOVER.continue_authorization, stats, function()
+        auth = recovering(client, current, RECOVER.continue_authorization, stats, budget, function()
           return client.authorizations.confirm{ authorization_id = current.id, if_match = current.version }
         end)
       elseif action == "approve_submission" and confirmable then
         local snapshot = current.submission and current.submission.review_snapshot
-        if not handlers.approve_submission or not snapshot or snapshot.status ~= "current"
-          or not handlers.approve_submission(current, snapshot) then
-          return current, "needs_caller"
-        end
-        auth = recovering(client, current, RECOVER.approve_submission, stats, function()
+        local accept = handlers.approve_submission and snapshot and snapshot.status == "current"
+          and handlers.approve_submission(current, snapshot)
+        if not accept then return current, "needs_caller" end
+        -- true: the snapshot presented; a string: the snapshot ID the approver signed off
+        local snapshot_id = type(accept) == "string" and accept or snapshot.id
+        auth = recovering(client, current, RECOVER.approve_submission, stats, budget, function()
           return client.authorizations.confirm{ authorization_id = current.id, if_match = current.version,
-            request = { accepted_review_snapshot_id = snapshot.id } }
+            request = { accepted_review_snapshot_id = snapshot_id } }
         end)
       else
         -- complete_payer_interaction, or an action this library does not know: the handler
         -- named after it decides; confirm is never called for it.
         local handler = handlers[action]
         if not handler then return current, "needs_caller" end
-        local after = recovering(client, current, WRITE_RECOVER, stats, function() return handler(current) end)
+        local after = recovering(client, current, WRITE_RECOVER, stats, budget, function() return handler(current) end)
         if after == nil or after.version == current.version then return after or current, "needs_caller" end
         auth = after
       end
