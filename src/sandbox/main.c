@@ -28,6 +28,8 @@ static void usage(FILE *f)
           "  --clock-mode MODE     realtime (default) or step\n"
           "  --clock-speed X       virtual seconds per wall second in realtime (default 1)\n"
           "  --log-level LEVEL     quiet, info (default: a line per request) or debug\n"
+          "  --state-file PATH     load the state from PATH if it exists; save it there\n"
+          "                        (atomically) about once a second when changed and at stop\n"
           "  -h, --help            this text\n"
           "  -V, --version         versions\n"
           "Stops on SIGINT or SIGTERM.\n",
@@ -98,7 +100,7 @@ int main(int argc, char **argv)
     /* --name VALUE or --name=VALUE */
     static const char *const with_value[] = {"--port", "--bind", "--port-file", "--api-key",
                                              "--clock-mode", "--clock-speed", "--log-level",
-                                             NULL};
+                                             "--state-file", NULL};
     const char *name = NULL;
     for (int k = 0; with_value[k]; k++) {
       size_t n = strlen(with_value[k]);
@@ -162,6 +164,12 @@ int main(int argc, char **argv)
         return fail("bad --clock-speed '%s' (a number > 0)", v);
       }
       o.clock_speed = x;
+    } else if (strcmp(name, "--state-file") == 0) {
+      if (*v == '\0') {
+        free(keys);
+        return fail("%s", "--state-file needs a path");
+      }
+      o.state_file = v;
     } else if (strcmp(name, "--log-level") == 0) {
       if (strcmp(v, "quiet") == 0)
         o.log_level = 0;

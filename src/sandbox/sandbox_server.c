@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -40,6 +41,8 @@ struct collate_sandbox {
   pthread_mutex_t conn_lock;   /* guards conn_open and conn_peak */
   long conn_open;              /* TCP connections open now (GET /_sandbox/connections) */
   long conn_peak;              /* most open at once since start or the last DELETE */
+  pthread_t saver;             /* saves the state file about once a second when dirty */
+  int saver_started;
 };
 
 /* Per connection, reused by every request on it (keep-alive), so a plain GET allocates nothing
@@ -83,6 +86,56 @@ static int l_wall_time(lua_State *L)
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+/* write_file_atomic(path, data): temp file in the same directory, fsync, rename, fsync the
+ * directory; a reader (or a restart after a crash) sees the old file or the new one whole. */
+static int l_write_file_atomic(lua_State *L)
+{
+  size_t plen, len;
+  const char *path = luaL_checklstring(L, 1, &plen);
+  const char *data = luaL_checklstring(L, 2, &len);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, path, plen);
+  lua_pushfstring(L, ".tmp.%d", (int)getpid());
+  luaL_addvalue(&b);
+  luaL_pushresult(&b);
+  const char *tmp = lua_tostring(L, -1);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int ok = fd >= 0;
+  for (size_t off = 0; ok && off < len;) {
+    ssize_t w = write(fd, data + off, len - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      ok = 0;
+    else
+      off += (size_t)w;
+  }
+  if (ok && fsync(fd) != 0)
+    ok = 0;
+  if (fd >= 0 && close(fd) != 0)
+    ok = 0;
+  if (ok && rename(tmp, path) != 0)
+    ok = 0;
+  if (!ok) {
+    int e = errno;
+    unlink(tmp);
+    lua_pushnil(L);
+    lua_pushfstring(L, "cannot write %s: %s", path, strerror(e));
+    return 2;
+  }
+  /* the rename itself survives a power loss once the directory is synced */
+  const char *slash = strrchr(path, '/');
+  lua_pushlstring(L, path, slash ? (size_t)(slash - path + (slash == path)) : 1);
+  int dfd = open(slash ? lua_tostring(L, -1) : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  lua_pushboolean(L, 1);
   return 1;
 }
 
@@ -161,6 +214,12 @@ static int new_app(lua_State *L)
   lua_setfield(L, -2, "clock_speed");
   lua_pushcfunction(L, l_wall_time);
   lua_setfield(L, -2, "wall_time");
+  if (o->state_file && *o->state_file) {
+    lua_pushstring(L, o->state_file);
+    lua_setfield(L, -2, "state_file");
+    lua_pushcfunction(L, l_write_file_atomic);
+    lua_setfield(L, -2, "write_file_atomic");
+  }
   lua_pushinteger(L, s->log_level);
   lua_pushcclosure(L, l_log, 1);
   lua_setfield(L, -2, "log");
@@ -688,6 +747,45 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
+/* app:save(force) under lua_lock; a failure is logged, the server keeps serving. */
+static void save_state(struct collate_sandbox *s, int force)
+{
+  pthread_mutex_lock(&s->lua_lock);
+  lua_State *L = s->L;
+  if (s->app_ref != LUA_NOREF) {
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, msgh_traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->app_ref);
+    lua_getfield(L, -1, "save");
+    lua_insert(L, -2);
+    lua_pushboolean(L, force);
+    if (lua_pcall(L, 2, 0, top + 1) != LUA_OK)
+      fprintf(stderr, "collate-sandbox: cannot save the state file: %s\n", lua_tostring(L, -1));
+    lua_settop(L, top);
+  }
+  pthread_mutex_unlock(&s->lua_lock);
+}
+
+static void *saver_main(void *arg)
+{
+  struct collate_sandbox *s = arg;
+  pthread_mutex_lock(&s->stop_lock);
+  while (!s->stopping) {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += 1;
+    while (!s->stopping && pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &until) != ETIMEDOUT)
+      ;
+    if (s->stopping)
+      break;
+    pthread_mutex_unlock(&s->stop_lock);
+    save_state(s, 0);
+    pthread_mutex_lock(&s->stop_lock);
+  }
+  pthread_mutex_unlock(&s->stop_lock);
+  return NULL;
+}
+
 static void destroy(struct collate_sandbox *s)
 {
   if (s->L)
@@ -824,14 +922,21 @@ struct collate_sandbox *collate_sandbox_start(const struct collate_sandbox_optio
   lua_pushlightuserdata(L, s);
   lua_pushvalue(L, 2);
   int rc = lua_pcall(L, 3, 0, 1);
-  if (rc != LUA_OK)
-    snprintf(err, errlen, "collate.sandbox.app.new failed: %s", lua_tostring(L, -1));
+  if (rc != LUA_OK) {
+    const char *m = lua_tostring(L, -1);
+    /* a state-file problem is the user's, not a bug: the message alone, no traceback */
+    const char *tb = s->log_level < 2 && strncmp(m, "state file ", 11) == 0 ? strstr(m, "\nstack traceback:") : NULL;
+    snprintf(err, errlen, "%s%.*s", tb ? "" : "collate.sandbox.app.new failed: ",
+             tb ? (int)(tb - m) : (int)strlen(m), m);
+  }
   lua_settop(L, 0);
   pthread_mutex_unlock(&s->lua_lock);
   if (rc != LUA_OK) {
     collate_sandbox_stop(s);
     return NULL;
   }
+  if (o->state_file && *o->state_file && pthread_create(&s->saver, NULL, saver_main, s) == 0)
+    s->saver_started = 1;
   return s;
 }
 
@@ -850,5 +955,9 @@ void collate_sandbox_stop(struct collate_sandbox *s)
   pthread_mutex_unlock(&s->stop_lock);
   if (s->daemon)
     MHD_stop_daemon(s->daemon);
+  if (s->saver_started) {
+    pthread_join(s->saver, NULL);
+    save_state(s, 1); /* the last word: every request has finished */
+  }
   destroy(s);
 }

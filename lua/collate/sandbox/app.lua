@@ -14,6 +14,7 @@ local faults = require "collate.sandbox.faults"
 local requestlog = require "collate.sandbox.requestlog"
 local A = require "collate.sandbox.authorizations"
 local control = require "collate.sandbox.control"
+local persist = require "collate.sandbox.persist"
 
 local M = {}
 local App = {}
@@ -38,7 +39,51 @@ function M.new(opts)
   self.start_mode = opts.clock_mode or "realtime"
   self.start_speed = opts.clock_speed or 1
   self:reset()
+  self.state_file = opts.state_file
+  if self.state_file then
+    local f = io.open(self.state_file, "rb")
+    if f then
+      local text, rerr = f:read("a")
+      f:close()
+      if not text then error("state file " .. self.state_file .. ": " .. tostring(rerr), 0) end
+      local st, err = persist.load(text)
+      if not st then error("state file " .. self.state_file .. ": " .. err, 0) end
+      self:adopt(st)
+    end
+  end
   return self
+end
+
+-- A loaded state: the functions and caches that are not saved are put back.
+function App:adopt(st)
+  st.base_url, st.fmt, st.fmt_date = self.base_url, timefmt.format, timefmt.format_date
+  st.log, st.log_first, st.log_last = {}, 1, 0
+  st.clock.wall = self.wall
+  self.st = st
+end
+
+-- The state as a state-file text (persist.lua).
+function App:dump()
+  return persist.dump(self.st)
+end
+
+-- Called by the C front about once a second and at shutdown: writes the state file when
+-- something changed since the last save (always when forced). Returns true when it wrote.
+function App:save(force)
+  if not self.state_file or not (self.dirty or force) then return false end
+  local text = persist.dump(self.st)
+  local write = self.opts.write_file_atomic
+  if write then
+    assert(write(self.state_file, text))
+  else
+    local tmp = self.state_file .. ".tmp"
+    local f = assert(io.open(tmp, "wb"))
+    assert(f:write(text))
+    assert(f:close())
+    assert(os.rename(tmp, self.state_file))
+  end
+  self.dirty = false
+  return true
 end
 
 -- Fresh state (§6.6.5): mode and speed default to the start-up ones.
@@ -56,7 +101,9 @@ end
 
 function App:fire_until(limit)
   local st = self.st
-  return st.clock:fire_until(limit, function(ev) A.fire(st, ev) end)
+  local fired = st.clock:fire_until(limit, function(ev) A.fire(st, ev) end)
+  if #fired > 0 then self.dirty = true end
+  return fired
 end
 
 function App:fire_due()
@@ -263,6 +310,8 @@ function App:handle(req)
   req.method = req.method or "GET"
   req.path = req.path or "/"
   local ok, resp = pcall(self.dispatch, self, req)
+  -- GETs change nothing saved but ID counters (and fire due events, which mark it themselves)
+  if req.method ~= "GET" and req.method ~= "HEAD" then self.dirty = true end
   if not ok then
     local rid = "req_unavailable"
     if self.opts.log then self.opts.log("sandbox internal error: " .. tostring(resp)) end
