@@ -24,18 +24,43 @@ static int exe_dir(char *buf, size_t len)
     return 0;
 }
 
+/* Install-tree directories relative to the prefix (CMake's COLLATE_INSTALL_LMOD / _CMOD when
+ * relative); the plain share/lua/<v> and lib/lua/<v> are also tried, the layout of a luarocks
+ * tree and of a prefix configured for /usr but installed elsewhere. */
+#ifndef COLLATE_INSTALL_LMOD_REL
+#define COLLATE_INSTALL_LMOD_REL "share/lua/" COLLATE_LUA_VERSION
+#endif
+#ifndef COLLATE_INSTALL_CMOD_REL
+#define COLLATE_INSTALL_CMOD_REL "lib/lua/" COLLATE_LUA_VERSION
+#endif
+
+static int find_under(const char *dir, const char *const *rels, const char *probe_tail, char *out,
+                      size_t out_len)
+{
+    char probe[PATH_MAX + 128];
+    for (; *rels; rels++) {
+        snprintf(probe, sizeof probe, "%s/../%s/%s", dir, *rels, probe_tail);
+        if (file_exists(probe)) {
+            snprintf(out, out_len, "%s/../%s", dir, *rels);
+            return 0;
+        }
+    }
+    return -1;
+}
+
 int collate_paths_find(char *lua_dir, size_t lua_len, char *c_dir, size_t c_len)
 {
+    static const char *const lua_rels[] = {COLLATE_INSTALL_LMOD_REL, "share/lua/" COLLATE_LUA_VERSION, NULL};
+    static const char *const c_rels[] = {COLLATE_INSTALL_CMOD_REL, "lib/lua/" COLLATE_LUA_VERSION, NULL};
     char dir[PATH_MAX];
     char probe[PATH_MAX + 64];
 
-    if (exe_dir(dir, sizeof dir) == 0) {
-        snprintf(probe, sizeof probe, "%s/../share/lua/%s/collate/init.lua", dir, COLLATE_LUA_VERSION);
-        if (file_exists(probe)) {
-            snprintf(lua_dir, lua_len, "%s/../share/lua/%s", dir, COLLATE_LUA_VERSION);
-            snprintf(c_dir, c_len, "%s/../lib/lua/%s", dir, COLLATE_LUA_VERSION);
-            return 0;
-        }
+    if (exe_dir(dir, sizeof dir) == 0 &&
+        find_under(dir, lua_rels, "collate/init.lua", lua_dir, lua_len) == 0) {
+        /* the core may also be elsewhere on the default cpath (a system install) */
+        if (find_under(dir, c_rels, "collate/core.so", c_dir, c_len) != 0)
+            snprintf(c_dir, c_len, "%s/../%s", dir, COLLATE_INSTALL_CMOD_REL);
+        return 0;
     }
     snprintf(probe, sizeof probe, "%s/collate/init.lua", COLLATE_SOURCE_LUA_DIR);
     if (!file_exists(probe))

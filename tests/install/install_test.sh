@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# usage: install_test.sh cmake|luarocks SOURCE_DIR BUILD_DIR
+#   cmake:    cmake --install BUILD_DIR --prefix <tmp>
+#   luarocks: luarocks --lua-version=5.4 make --tree <tmp> --deps-mode=none (offline) from a copy
+#             of the sources, which is then removed so nothing can fall back to it
+# Then runs tests/install/check.lua with the tree's collate-run (--sandbox) and with plain
+# lua5.4 (and luajit for the cmake tree) against the tree's own collate-sandbox.
+set -euo pipefail
+mode=$1 src=$2 build=$3
+tmp=$(mktemp -d)
+sandbox_pid=""
+cleanup() {
+  [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+prefix=$tmp/prefix
+case $mode in
+  cmake)
+    cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || { cat "$tmp/install.log"; fail "cmake --install"; }
+    ;;
+  luarocks)
+    mkdir "$tmp/src"
+    cp -r "$src/CMakeLists.txt" "$src/src" "$src/lua" "$src"/collate-lua-*.rockspec "$tmp/src/"
+    (cd "$tmp/src" && HOME=$tmp luarocks --lua-version=5.4 make --tree "$prefix" --deps-mode=none \
+       collate-lua-0.1.0-1.rockspec) >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "luarocks make"; }
+    rm -rf "$tmp/src"
+    ;;
+  *) fail "unknown mode $mode" ;;
+esac
+for f in bin/collate-run bin/collate-sandbox share/lua/5.4/collate/init.lua share/lua/5.4/collate/transport/cosocket.lua \
+         share/lua/5.4/collate/sandbox/app.lua lib/lua/5.4/collate/core.so; do
+  [ -e "$prefix/$f" ] || { find "$prefix" -maxdepth 4; fail "$f not installed"; }
+done
+check=$src/tests/install/check.lua
+export INSTALL_PREFIX=$prefix
+
+# 1. collate-run from the tree, its in-process sandbox included
+out=$(cd "$tmp" && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 \
+      "$prefix/bin/collate-run" --sandbox "$check" --with-sandbox-modules 2>&1) || { echo "$out"; fail "collate-run"; }
+echo "collate-run: $out"
+grep -q "^install ok: Lua 5.4" <<<"$out" || fail "collate-run did not finish the check"
+
+# 2. the tree's collate-sandbox, and plain interpreters with the tree's paths
+"$prefix/bin/collate-sandbox" --port 0 --port-file "$tmp/port" >"$tmp/sandbox.log" 2>&1 &
+sandbox_pid=$!
+for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
+[ -s "$tmp/port" ] || { cat "$tmp/sandbox.log"; fail "the installed collate-sandbox did not start"; }
+export COLLATE_BASE_URL=http://127.0.0.1:$(cat "$tmp/port") COLLATE_API_KEY=sk_test_local
+
+run_plain() { # interpreter, lua version
+  local lua=$1 v=$2
+  (cd "$tmp" && LUA_PATH="$prefix/share/lua/$v/?.lua;$prefix/share/lua/$v/?/init.lua;;" \
+     LUA_CPATH="$prefix/lib/lua/$v/?.so;;" "$lua" "$check")
+}
+out=$(run_plain lua5.4 5.4 2>&1) || { echo "$out"; fail "lua5.4"; }
+echo "lua5.4: $out"
+grep -q "^install ok: Lua 5.4" <<<"$out" || fail "lua5.4 did not finish the check"
+if [ "$mode" = cmake ] && [ -e "$prefix/lib/lua/5.1/collate/core.so" ] && command -v luajit >/dev/null; then
+  out=$(run_plain luajit 5.1 2>&1) || { echo "$out"; fail "luajit"; }
+  echo "luajit: $out"
+  grep -q "^install ok: Lua 5.1, LuaJIT" <<<"$out" || fail "luajit did not finish the check"
+fi
+echo "install ($mode) ok"
