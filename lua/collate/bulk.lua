@@ -211,7 +211,7 @@ function M.run(o)
     local s = rec.error and "failed" or (rec.status == "completed" and "completed:" .. tostring(rec.outcome)) or rec.status or "pending"
     by_status[s] = (by_status[s] or 0) + 1
   end
-  return { total = #o.cases, by_status = by_status, failed = failed }
+  return { total = #o.cases, by_status = by_status, failed = failed, stats = o.stats }
 end
 
 M.handlers = case_handlers

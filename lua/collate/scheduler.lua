@@ -100,7 +100,8 @@ local function new_scheduler(options)
     in_flight_count = 0,
     peak_in_flight = 0,
     queued = {},         -- transfers waiting for a free slot: {task, transfer}, FIFO
-    queue_head = 1,
+    queue_head = 1,      -- next to start
+    queue_tail = 0,      -- last added (explicit: # is unreliable once the head is cleared)
     tasks = 0,           -- live tasks
     all = {},            -- every task, to cancel them when the main function fails
     failed = {},         -- tasks that ended in an error, checked for nobody waiting at the end
@@ -149,8 +150,8 @@ function Scheduler:start_queued()
     self.queue_head = self.queue_head + 1
     if not item.task.done then self:start_transfer(item.task, item.transfer) end -- canceled: dropped
   end
-  if q[self.queue_head] == nil then
-    self.queued, self.queue_head = {}, 1
+  if self.queue_head > self.queue_tail then
+    self.queued, self.queue_head, self.queue_tail = {}, 1, 0
   end
 end
 
@@ -201,10 +202,11 @@ end
 -- transfer: the table core.http():perform takes. Returns what h:perform returns.
 function Scheduler:send(transfer)
   local _, task = M.current()
-  if self.in_flight_count < self.max_connections and self.queue_head > #self.queued then
+  if self.in_flight_count < self.max_connections and self.queue_head > self.queue_tail then
     self:start_transfer(task, transfer)
   else
-    self.queued[#self.queued + 1] = { task = task, transfer = transfer }
+    self.queue_tail = self.queue_tail + 1
+    self.queued[self.queue_tail] = { task = task, transfer = transfer }
   end
   return coroutine.yield()
 end
