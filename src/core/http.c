@@ -12,7 +12,7 @@ struct handle {
 };
 
 static void handle_close(struct handle *h) {
-  collate_xfer_release(&h->x);
+  collate_xfer_free(&h->x);
   if (h->x.easy != NULL) curl_easy_cleanup(h->x.easy);
   h->x.easy = NULL;
 }
@@ -47,7 +47,7 @@ static int l_perform(lua_State *L) {
   else
     collate_xfer_done(&h->x, CURLE_READ_ERROR);
   n = collate_xfer_push_result(L, &h->x);
-  collate_xfer_release(&h->x); /* response buffers go now, not at the next call */
+  collate_xfer_release(&h->x); /* files close now; only small buffers stay for the next call */
   return n;
 }
 

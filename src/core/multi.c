@@ -33,7 +33,7 @@ static struct multi *check_multi(lua_State *L) {
 
 static void mx_free(lua_State *L, struct multi *mu, struct mx *t) {
   if (t->added) curl_multi_remove_handle(mu->m, t->x.easy);
-  collate_xfer_release(&t->x);
+  collate_xfer_free(&t->x);
   if (t->x.easy != NULL) curl_easy_cleanup(t->x.easy);
   luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
   free(t);

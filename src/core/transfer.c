@@ -47,20 +47,41 @@ static void buf_free(struct collate_buf *b) {
   b->len = b->cap = 0;
 }
 
+/* Kept between requests when small: a response of a few KB otherwise costs a chain of reallocs
+ * (and glibc's consolidation of the freed chunks) every time. A large one is given back. */
+#define BUF_KEEP (64 * 1024)
+
+static void buf_empty(struct collate_buf *b) {
+  if (b->cap > BUF_KEEP) buf_free(b);
+  b->len = 0;
+}
+
 void collate_xfer_release(struct collate_xfer *x) {
-  if (x->req_headers != NULL) curl_slist_free_all(x->req_headers);
-  x->req_headers = NULL;
   if (x->in != NULL) fclose(x->in);
   x->in = NULL;
   if (x->out != NULL) fclose(x->out);
   x->out = NULL;
   free(x->out_path);
   x->out_path = NULL;
-  buf_free(&x->resp_headers);
-  buf_free(&x->body);
+  buf_empty(&x->resp_headers);
+  buf_empty(&x->body);
+  x->resp_count = 0;
   x->out_failed = x->in_failed = x->oom = x->out_opened = 0;
   x->rc = CURLE_OK;
   x->errbuf[0] = '\0';
+}
+
+void collate_xfer_free(struct collate_xfer *x) {
+  collate_xfer_release(x);
+  if (x->req_headers != NULL) curl_slist_free_all(x->req_headers);
+  x->req_headers = NULL;
+  buf_free(&x->resp_headers);
+  buf_free(&x->body);
+  free(x->cfg_ca);
+  free(x->cfg_ua);
+  x->cfg_ca = x->cfg_ua = NULL;
+  x->configured = 0;
+  x->last_sig[0] = '\0';
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
@@ -96,6 +117,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   char nul = '\0';
   if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
     x->resp_headers.len = 0; /* a new response (after a 1xx): keep the final one's headers */
+    x->resp_count = 0;
     return n;
   }
   while (len > 0 && (ptr[len - 1] == '\r' || ptr[len - 1] == '\n')) len--;
@@ -115,6 +137,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
     x->oom = 1;
     return 0;
   }
+  x->resp_count++;
   for (i = start; i < start + nlen; i++) /* our copy: curl's buffer is not ours to change */
     x->resp_headers.data[i] = (char)tolower((unsigned char)x->resp_headers.data[i]);
   return n;
@@ -194,14 +217,52 @@ static int has_ctl(const char *s, size_t len) {
   return 0;
 }
 
-static void append_header(lua_State *L, struct collate_xfer *x, const char *line) {
-  struct curl_slist *n = curl_slist_append(x->req_headers, line);
+/* The header list is rebuilt in place: while the lines equal the last request's nodes they are
+ * kept, from the first difference on the rest is replaced. A node is linked as soon as it
+ * exists, so a Lua error part way leaks nothing (x->req_headers owns it). */
+struct hdr_cursor {
+  struct curl_slist **at;
+};
+
+static void put_header(lua_State *L, struct hdr_cursor *c, const char *line) {
+  struct curl_slist *n;
+  if (*c->at != NULL && strcmp((*c->at)->data, line) == 0) {
+    c->at = &(*c->at)->next;
+    return;
+  }
+  if (*c->at != NULL) {
+    curl_slist_free_all(*c->at);
+    *c->at = NULL;
+  }
+  n = curl_slist_append(NULL, line);
   if (n == NULL) luaL_error(L, "perform: out of memory");
-  x->req_headers = n;
+  *c->at = n;
+  c->at = &n->next;
+}
+
+static void put_header_pair(lua_State *L, struct hdr_cursor *c, const char *name, size_t nlen,
+                            const char *value, size_t vlen) {
+  char small[512];
+  char *line = small;
+  if (nlen + vlen + 3 > sizeof small) line = (char *)lua_newuserdata(L, nlen + vlen + 3);
+  memcpy(line, name, nlen);
+  if (vlen == 0) { /* "Name;" is libcurl's way to send a header with an empty value */
+    line[nlen] = ';';
+    line[nlen + 1] = '\0';
+  } else {
+    line[nlen] = ':';
+    line[nlen + 1] = ' ';
+    memcpy(line + nlen + 2, value, vlen);
+    line[nlen + 2 + vlen] = '\0';
+  }
+  put_header(L, c, line);
+  if (line != small) lua_pop(L, 1);
 }
 
 static void build_headers(lua_State *L, struct collate_xfer *x, int req) {
   int have_ct = 0;
+  struct hdr_cursor c;
+  c.at = &x->req_headers;
   lua_getfield(L, req, "headers");
   if (lua_type(L, -1) == LUA_TTABLE) {
     int t = lua_gettop(L);
@@ -219,21 +280,30 @@ static void build_headers(lua_State *L, struct collate_xfer *x, int req) {
           has_ctl(value, vlen))
         luaL_error(L, "perform: invalid header '%s'", name);
       if (nlen == 12 && strncasecmp(name, "content-type", 12) == 0) have_ct = 1;
-      /* "Name;" is libcurl's way to send a header with an empty value */
-      if (vlen == 0)
-        lua_pushfstring(L, "%s;", name);
-      else
-        lua_pushfstring(L, "%s: %s", name, value);
-      append_header(L, x, lua_tostring(L, -1));
-      lua_pop(L, 3);
+      put_header_pair(L, &c, name, nlen, value, vlen);
+      lua_pop(L, 2);
     }
   } else if (!lua_isnil(L, -1)) {
     luaL_error(L, "perform: headers must be a table");
   }
   lua_pop(L, 1);
   /* no 100-continue round trip; no form Content-Type invented by libcurl for a bare POST */
-  append_header(L, x, "Expect:");
-  if (!have_ct) append_header(L, x, "Content-Type:");
+  put_header(L, &c, "Expect:");
+  if (!have_ct) put_header(L, &c, "Content-Type:");
+  if (*c.at != NULL) { /* the last request had more headers */
+    curl_slist_free_all(*c.at);
+    *c.at = NULL;
+  }
+}
+
+static int same_str(const char *a, const char *b) {
+  return a == NULL ? b == NULL : (b != NULL && strcmp(a, b) == 0);
+}
+
+static char *dup_or_raise(lua_State *L, const char *s) {
+  char *d = strdup(s);
+  if (d == NULL) luaL_error(L, "perform: out of memory");
+  return d;
 }
 
 int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req) {
@@ -241,7 +311,8 @@ int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req) {
   size_t mlen = 0, ulen = 0, blen = 0, tmp = 0;
   double timeout, connect_timeout;
   CURL *e = x->easy;
-  int is_get, is_head;
+  int is_get, is_head, reuse = 0;
+  char mode;
 
   req = lua_absindex(L, req);
   collate_xfer_release(x);
@@ -263,23 +334,52 @@ int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req) {
     luaL_error(L, "perform: invalid method");
   if (body != NULL && body_file != NULL) luaL_error(L, "perform: body and body_file are exclusive");
 
-  curl_easy_reset(e); /* clears every per-request option; keeps connections and caches */
-  set_defaults(x);
+  is_get = strcmp(method, "GET") == 0;
+  is_head = strcmp(method, "HEAD") == 0;
+  if (body_file != NULL)
+    mode = 'F';
+  else if (body != NULL || !(is_get || is_head || strcmp(method, "DELETE") == 0))
+    mode = 'B';
+  else
+    mode = is_head ? 'H' : 'G';
+  /* The same method and body mode as the last request on this handle, with the same CA file and
+   * User-Agent: every option but the per-request ones below is already right. */
+  if (mode != 'F' && mlen + 2 <= sizeof x->last_sig && x->configured &&
+      x->last_sig[mlen] == mode && memcmp(x->last_sig, method, mlen) == 0 &&
+      x->last_sig[mlen + 1] == '\0' && same_str(x->cfg_ca, ca_file) &&
+      same_str(x->cfg_ua, user_agent)) {
+    reuse = 1;
+  }
+  x->last_sig[0] = '\0';
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL); /* the list is about to change */
+  if (!reuse) {
+    curl_easy_reset(e); /* clears every per-request option; keeps connections and caches */
+    x->configured = 0;
+    free(x->cfg_ca);
+    free(x->cfg_ua);
+    x->cfg_ca = x->cfg_ua = NULL;
+    set_defaults(x);
+    if (ca_file != NULL) {
+      x->cfg_ca = dup_or_raise(L, ca_file);
+      curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+    }
+    if (user_agent != NULL) {
+      x->cfg_ua = dup_or_raise(L, user_agent);
+      curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
+    }
+    x->configured = 1;
+  }
   build_headers(L, x, req);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(timeout));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms(connect_timeout));
-  if (ca_file != NULL) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
-  if (user_agent != NULL) curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent);
   if (out_file != NULL) {
     x->out_path = strdup(out_file);
     if (x->out_path == NULL) luaL_error(L, "perform: out of memory");
   }
 
-  is_get = strcmp(method, "GET") == 0;
-  is_head = strcmp(method, "HEAD") == 0;
-  if (body_file != NULL) {
+  if (mode == 'F') {
     struct stat st;
     x->in = fopen(body_file, "rb");
     if (x->in == NULL || fstat(fileno(x->in), &st) != 0) {
@@ -293,17 +393,22 @@ int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req) {
     curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
     curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
     if (strcmp(method, "PUT") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-  } else if (body != NULL || !(is_get || is_head || strcmp(method, "DELETE") == 0)) {
+  } else if (mode == 'B') {
     /* a POST (PUT, PATCH) without a body still sends Content-Length: 0 */
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? blen : 0));
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
-    if (strcmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-  } else if (is_head) {
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  } else {
+    if (!reuse && strcmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  } else if (mode == 'H') {
+    if (!reuse) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (!reuse) {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     if (!is_get) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  }
+  if (mode != 'F' && mlen + 2 <= sizeof x->last_sig) {
+    memcpy(x->last_sig, method, mlen);
+    x->last_sig[mlen] = mode;
+    x->last_sig[mlen + 1] = '\0';
   }
   return 0;
 }
@@ -371,7 +476,7 @@ static int push_error(lua_State *L, struct collate_xfer *x) {
 static void push_response_headers(lua_State *L, struct collate_xfer *x) {
   size_t pos = 0;
   int t;
-  lua_newtable(L);
+  lua_createtable(L, 0, x->resp_count);
   t = lua_gettop(L);
   while (pos < x->resp_headers.len) {
     const char *name = x->resp_headers.data + pos;

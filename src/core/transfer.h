@@ -19,6 +19,7 @@ struct collate_xfer {
   CURL *easy;
   struct curl_slist *req_headers;
   struct collate_buf resp_headers; /* "name\0value\0" pairs of the final response */
+  int resp_count;                  /* how many pairs */
   struct collate_buf body;
   FILE *in;          /* body_file */
   FILE *out;         /* out_file, opened on the first body byte */
@@ -29,13 +30,22 @@ struct collate_xfer {
   int oom;
   CURLcode rc;
   char errbuf[CURL_ERROR_SIZE];
+  /* What the easy handle is configured for, so that a request like the last one (the common
+   * case: the same method on a reused handle) skips curl_easy_reset and the invariant options. */
+  int configured;    /* the defaults are set for cfg_ca / cfg_ua */
+  char *cfg_ca, *cfg_ua;
+  char last_sig[24]; /* method and body mode of the last request; "" = reset next time */
 };
 
 /* curl_global_init once (never cleaned up: other users of libcurl may share the process). */
 int collate_curl_global(void);
 
-/* Frees everything a request allocated (not the easy handle). */
+/* Ends a request: closes its files and empties its buffers. The header list and small buffers
+ * are kept for the next request on the same handle. */
 void collate_xfer_release(struct collate_xfer *x);
+
+/* Frees everything the transfer holds (not the easy handle). */
+void collate_xfer_free(struct collate_xfer *x);
 
 /* Configures x->easy from the request table at req. Raises a Lua error for invalid arguments;
  * returns 0, or -1 when a local file cannot be opened (the result then says so). The request
