@@ -38,6 +38,16 @@ local function background_get(url)
   end
 end
 
+describe("the README's OpenResty section", function()
+  it("shows tests/openresty/nginx.conf.in verbatim (the configuration these tests run)", function()
+    local root = os.getenv("COLLATE_SOURCE_DIR") or "."
+    local conf = assert(read_file(root .. "/tests/openresty/nginx.conf.in"))
+    local readme = assert(read_file(root .. "/README.md"))
+    assert.truthy(readme:find("```nginx\n" .. conf .. "```", 1, true),
+      "README.md's nginx.conf block differs from tests/openresty/nginx.conf.in")
+  end)
+end)
+
 describe("collate inside nginx (cosockets)", function()
   local sb, ng
 
