@@ -50,7 +50,8 @@ function M.render(values)
   end))
 end
 
--- o: {base_url, api_key, ca_file?, lua_dir?, lua_cdir?}
+-- o: {base_url, api_key, ca_file?, lua_dir?, lua_cdir?, extra = nginx text added to the server
+-- block (test-only locations; the README's configuration stays as it is)}
 function M.start(o)
   local dir = os.tmpname()
   os.remove(dir)
@@ -60,12 +61,18 @@ function M.start(o)
   local ok, err = pcall(function()
     for _ = 1, 10 do
       local port = free_port()
-      write_file(dir .. "/nginx.conf", M.render{
+      local conf = M.render{
         DIR = dir, PORT = tostring(port),
         LUA_DIR = o.lua_dir or (source_dir() .. "/lua"),
         LUA_CDIR = o.lua_cdir or assert(os.getenv("COLLATE_LUAJIT_CDIR"), "COLLATE_LUAJIT_CDIR not set"),
         CA_FILE = o.ca_file or "/etc/ssl/certs/ca-certificates.crt",
-      })
+      }
+      if o.extra then
+        local n
+        conf, n = conf:gsub("\n  }\n}\n$", function() return "\n" .. o.extra .. "\n  }\n}\n" end)
+        assert(n == 1, "cannot find the end of the server block")
+      end
+      write_file(dir .. "/nginx.conf", conf)
       os.remove(dir .. "/error.log")
       local env = "COLLATE_API_KEY=" .. q(o.api_key) .. " COLLATE_BASE_URL=" .. q(o.base_url)
       local p = io.popen("sh -c " .. q(env .. " exec " .. q(nginx) .. " -e " .. q(dir .. "/error.log")

@@ -38,6 +38,26 @@ local function background_get(url)
   end
 end
 
+-- Test-only locations: an API call from the log phase (no cosockets there), and the
+-- ngx.timer.at hand-off docs/openresty.md recommends instead.
+local EXTRA_LOCATIONS = [[
+    location = /phases {
+      content_by_lua_block { ngx.say("ok") }
+      log_by_lua_block {
+        local client = require("collate.safe").new{ max_retries = 2 }
+        local health, err = client.health{}
+        ngx.log(ngx.WARN, "phase-check log: ", tostring(health), " ", err and err.kind, " ",
+                err and err.attempts, " ", tostring(err))
+        local ok, terr = ngx.timer.at(0, function(premature)
+          if premature then return end
+          local h, e = require("collate.safe").new{}.health{}
+          ngx.log(ngx.WARN, "phase-check timer: ", h and h.status or tostring(e))
+        end)
+        if not ok then ngx.log(ngx.WARN, "phase-check timer failed: ", terr) end
+      }
+    }
+]]
+
 describe("the README's OpenResty section", function()
   it("shows tests/openresty/nginx.conf.in verbatim (the configuration these tests run)", function()
     local root = os.getenv("COLLATE_SOURCE_DIR") or "."
@@ -53,7 +73,7 @@ describe("collate inside nginx (cosockets)", function()
 
   setup(function()
     sb = sandbox.start{}
-    ng = nginx_lua.start{ base_url = sb.url, api_key = sb.key }
+    ng = nginx_lua.start{ base_url = sb.url, api_key = sb.key, extra = EXTRA_LOCATIONS }
   end)
 
   teardown(function()
@@ -110,6 +130,21 @@ describe("collate inside nginx (cosockets)", function()
     assert.is_true(flow.seconds >= 0.95, "the create was not delayed: " .. tostring(flow.seconds))
     assert.is_true(health_done_at < 0.9, "health finished only after " .. health_done_at .. " s")
     assert.is_true(health_seconds < 0.25, "health took " .. health_seconds .. " s")
+  end)
+
+  it("refuses a call from the log phase before any I/O, and works from ngx.timer.at there", function()
+    local r = assert(http.request{ url = ng.url .. "/phases" })
+    assert.are.equal(200, r.status)
+    local log
+    for _ = 1, 100 do
+      log = ng:error_log()
+      if log:find("phase-check timer:", 1, true) then break end
+      socket.sleep(0.05)
+    end
+    assert.truthy(log:find("phase-check log: nil invalid_argument 1 collate: invalid argument: "
+      .. "cosockets are not available in the log phase", 1, true), log)
+    local status = log:match("phase%-check timer: (%w+)")
+    assert.are.equal("ok", status, log)
   end)
 
   it("turns an API error into nil, err in the handler (collate.safe)", function()

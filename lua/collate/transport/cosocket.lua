@@ -127,7 +127,7 @@ function M.new(options)
   function t.send(request, timeout)
     local phase = ngx.get_phase and ngx.get_phase()
     if phase and not COSOCKET_PHASES[phase] then
-      return nil, "invalid_argument", "collate: cosockets are not available in the " .. phase
+      return nil, "invalid_argument", "cosockets are not available in the " .. phase
         .. " phase; call the API from a content, access, rewrite or timer handler (ngx.timer.at)"
     end
     local scheme, host, port, path = parse_url(request.url)
