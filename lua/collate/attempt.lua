@@ -53,7 +53,9 @@ function M.run(request, policy)
       info = transport_error(headers, body)
       log.attempt(request, nil, attempt, elapsed, nil, info.kind)
     else
-      log.attempt(request, status, attempt, elapsed, headers and headers["x-request-id"])
+      if log.level > 0 then -- the hot path: no argument work when logging is off
+        log.attempt(request, status, attempt, elapsed, headers and headers["x-request-id"])
+      end
       local ok, value = decode(status, headers, body, attempt)
       if ok then
         return value, { status = status, headers = headers, request_id = headers["x-request-id"],

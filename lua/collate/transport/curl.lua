@@ -9,23 +9,31 @@ local M = {}
 function M.new(options)
   local handle = core.http()
   local t = {}
+  -- Blocking calls on the one handle never overlap, so they share one transfer table (filled
+  -- anew each time); the scheduler keeps its transfers in flight, so each gets its own.
+  local blocking = {}
+
+  local function fill(transfer, request, timeout)
+    transfer.method = request.method
+    transfer.url = request.url
+    transfer.headers = request.headers
+    transfer.body = request.body
+    transfer.body_file = request.body_file
+    transfer.out_file = request.out_file
+    transfer.timeout = timeout
+    transfer.connect_timeout = options.connect_timeout
+    transfer.ca_file = options.ca_file
+    transfer.user_agent = options.user_agent
+    return transfer
+  end
 
   function t.send(request, timeout)
-    local transfer = {
-      method = request.method,
-      url = request.url,
-      headers = request.headers,
-      body = request.body,
-      body_file = request.body_file,
-      out_file = request.out_file,
-      timeout = timeout,
-      connect_timeout = options.connect_timeout,
-      ca_file = options.ca_file,
-      user_agent = options.user_agent,
-    }
     local sched = scheduler.current()
-    if sched then return sched:send(transfer) end
-    return handle:perform(transfer)
+    if sched then return sched:send(fill({}, request, timeout)) end
+    local status, headers, body = handle:perform(fill(blocking, request, timeout))
+    -- nothing of this request stays referenced once it is done
+    blocking.headers, blocking.body, blocking.url = nil, nil, nil
+    return status, headers, body
   end
 
   function t.sleep(seconds)
