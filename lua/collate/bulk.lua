@@ -118,6 +118,12 @@ local function case_handlers(client, case, o)
   return h
 end
 
+-- a journal record's status as counted in reports: "completed:<outcome>" for completed ones
+local function record_status(rec)
+  if rec.status == "completed" then return "completed:" .. tostring(rec.outcome) end
+  return rec.status or "pending"
+end
+
 local function progress_status(auth)
   if auth.status == "completed" then return "completed:" .. tostring(auth.outcome) end
   if auth.status == "requires_action" and auth.next_action then return "requires_action" end
@@ -158,7 +164,7 @@ local function run_case(o, case)
   local final = workflow.TERMINAL[auth.status] or false
   local fields = { auth = auth.id, status = auth.status, outcome = auth.outcome, final = final,
                    waiting = (not final) and (auth.next_action and auth.next_action.type) or nil,
-                   error = false, version = auth.version }
+                   error = false, version = auth.version, stopped = why }
   if progress then progress:set(case.id, progress_status(auth)) end
   return journal:record(case.id, fields)
 end
@@ -173,8 +179,7 @@ function M.run(o)
   if progress then
     for _, case in ipairs(o.cases) do
       local rec = o.journal:get(case.id)
-      progress:set(case.id, rec and rec.final and (rec.status == "completed" and "completed:" .. tostring(rec.outcome) or rec.status)
-        or "pending")
+      progress:set(case.id, rec and rec.final and record_status(rec) or "pending")
     end
   end
   local failed = {}
@@ -208,7 +213,7 @@ function M.run(o)
   local by_status = {}
   for _, case in ipairs(o.cases) do
     local rec = o.journal:get(case.id) or {}
-    local s = rec.error and "failed" or (rec.status == "completed" and "completed:" .. tostring(rec.outcome)) or rec.status or "pending"
+    local s = rec.error and "failed" or record_status(rec)
     by_status[s] = (by_status[s] or 0) + 1
   end
   return { total = #o.cases, by_status = by_status, failed = failed, stats = o.stats }

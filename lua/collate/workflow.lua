@@ -86,7 +86,8 @@ function M.answers(auth, flat)
     end
     if item.repeats and item.type == "group" then
       if type(value) ~= "table" or (value[1] == nil and next(value) ~= nil) then
-        error(errors.invalid_argument("workflow.answers: " .. item.link_id .. " repeats: give a list of repetitions"), 2)
+        error(errors.invalid_argument("workflow.answers: " .. item.link_id ..
+          " repeats: give a list of repetitions"), 2)
       end
       for i, rep in ipairs(value) do out[#out + 1] = answer_item(item.link_id .. "[" .. i .. "]", item, rep) end
     else

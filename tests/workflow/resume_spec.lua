@@ -104,7 +104,8 @@ describe("a bulk run killed half-way", function()
     local listed, terminal = 0, 0
     local cursor
     repeat
-      local page = sb:request("GET", "/v1/prior-authorizations?limit=100" .. (cursor and ("&cursor=" .. cursor) or "")).json
+      local path = "/v1/prior-authorizations?limit=100" .. (cursor and ("&cursor=" .. cursor) or "")
+      local page = sb:request("GET", path).json
       for _, a in ipairs(page.data) do
         listed = listed + 1
         if a.status == "completed" then terminal = terminal + 1 end

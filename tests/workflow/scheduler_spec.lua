@@ -121,7 +121,9 @@ describe("collate.run", function()
 
   it("an error a task raises is the caller's through wait; gather collects it", function()
     collate.run(function()
-      local t = collate.spawn(function() return client.authorizations.retrieve{ authorization_id = "auth_0000000000000000" } end)
+      local t = collate.spawn(function()
+        return client.authorizations.retrieve{ authorization_id = "auth_0000000000000000" }
+      end)
       local r = collate.gather{ t }
       assert.is_false(r[1].ok)
       assert.is_true(collate.is_error(r[1].value, "prior_authorization_not_found"))

@@ -57,7 +57,8 @@ describe("workflow.answers", function()
     assert.are.same({ "clinical_notes" }, open.documents)
     assert.are.equal(1, #open.errors)
     assert.is_true(open.blocking)
-    assert.is_false(workflow.open_requirements{ requirements = { questions = {}, documents = {}, issues = {} } }.blocking)
+    local none = { requirements = { questions = {}, documents = {}, issues = {} } }
+    assert.is_false(workflow.open_requirements(none).blocking)
   end)
 end)
 
@@ -115,7 +116,7 @@ describe("progress", function()
   local function sink()
     local s = { text = "" }
     function s:write(...) for _, v in ipairs({ ... }) do self.text = self.text .. v end end
-    function s:flush() end
+    function s.flush() end
     return s
   end
 
