@@ -40,7 +40,32 @@ end
 
 -- Test-only locations: an API call from the log phase (no cosockets there), and the
 -- ngx.timer.at hand-off docs/openresty.md recommends instead.
+-- /api/health: a chunked JSON answer (flushed in pieces) that reports how many requests its
+-- connection has carried; /pool calls it three times through collate.
 local EXTRA_LOCATIONS = [[
+    location = /api/health {
+      content_by_lua_block {
+        ngx.header["Content-Type"] = "application/json"
+        ngx.print('{"status":"ok",')
+        ngx.flush(true)
+        ngx.print('"connectionRequests":', ngx.var.connection_requests, ',"padding":"')
+        ngx.flush(true)
+        ngx.print(string.rep("x", 5000), '"}')
+      }
+    }
+    location = /pool {
+      content_by_lua_block {
+        local client = assert(require("collate.safe").new{
+          environment = "http://127.0.0.1:" .. ngx.var.server_port .. "/api", api_key = "k" })
+        local seen = {}
+        for i = 1, 3 do
+          local h, err = client.health{}
+          if not h then ngx.status = 500 ngx.say(tostring(err)) return end
+          seen[i] = h.connection_requests .. ":" .. #h.padding .. ":" .. client.last_response().headers["transfer-encoding"]
+        end
+        ngx.say(table.concat(seen, " "))
+      }
+    }
     location = /phases {
       content_by_lua_block { ngx.say("ok") }
       log_by_lua_block {
@@ -145,6 +170,13 @@ describe("collate inside nginx (cosockets)", function()
       .. "cosockets are not available in the log phase", 1, true), log)
     local status = log:match("phase%-check timer: (%w+)")
     assert.are.equal("ok", status, log)
+  end)
+
+  it("decodes chunked bodies and reuses pooled connections (setkeepalive)", function()
+    local r = assert(http.request{ url = ng.url .. "/pool" })
+    assert.are.equal(200, r.status, r.body)
+    -- one connection carried the three calls, each answer chunked and complete
+    assert.are.equal("1:5000:chunked 2:5000:chunked 3:5000:chunked\n", r.body)
   end)
 
   it("turns an API error into nil, err in the handler (collate.safe)", function()
