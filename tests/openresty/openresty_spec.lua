@@ -61,7 +61,8 @@ local EXTRA_LOCATIONS = [[
         for i = 1, 3 do
           local h, err = client.health{}
           if not h then ngx.status = 500 ngx.say(tostring(err)) return end
-          seen[i] = h.connection_requests .. ":" .. #h.padding .. ":" .. client.last_response().headers["transfer-encoding"]
+          local te = client.last_response().headers["transfer-encoding"]
+          seen[i] = h.connection_requests .. ":" .. #h.padding .. ":" .. te
         end
         ngx.say(table.concat(seen, " "))
       }
