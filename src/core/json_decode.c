@@ -163,16 +163,23 @@ static void push_double(lua_State *L, double f) {
   lua_pushnumber(L, (lua_Number)f);
 }
 
-static double to_double(const char *s, size_t n) {
-  char buf[64];
+/* strtod on a NUL-terminated copy: the text need not be terminated after the token (the API
+ * takes a length), and the locale's decimal point may not be '.'. */
+static double to_double(lua_State *L, const char *s, size_t n) {
+  char small[64];
+  char *buf = small;
   char dot = localeconv()->decimal_point[0];
+  double f;
   size_t i;
-  if (dot == '.' || n >= sizeof buf) return strtod(s, NULL); /* the grammar ended the token */
+  if (n >= sizeof small) buf = (char *)lua_newuserdata(L, n + 1);
   memcpy(buf, s, n);
   buf[n] = '\0';
-  for (i = 0; i < n; i++)
-    if (buf[i] == '.') buf[i] = dot;
-  return strtod(buf, NULL);
+  if (dot != '.')
+    for (i = 0; i < n; i++)
+      if (buf[i] == '.') buf[i] = dot;
+  f = strtod(buf, NULL);
+  if (buf != small) lua_pop(L, 1);
+  return f;
 }
 
 static int parse_number(struct dec *d) {
@@ -235,7 +242,7 @@ static int parse_number(struct dec *d) {
     return V_VALUE;
   }
 #endif
-  push_double(d->L, to_double(s, (size_t)(p - s)));
+  push_double(d->L, to_double(d->L, s, (size_t)(p - s)));
   return V_VALUE;
 }
 

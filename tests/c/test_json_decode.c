@@ -1,7 +1,7 @@
 /* The one-pass response decoder (json_decode.c): values, key conversion, exact integers, null,
  * escapes, and adversarial input: malformed text, deep nesting, huge containers, and a
  * random-mutation fuzz loop checked against cjson + from_wire wherever both accept the text
- * (COLLATE_FUZZ_ITERS, default 3000; run it longer under COLLATE_SANITIZE). */
+ * (COLLATE_FUZZ_ITERS, default 3000, COLLATE_FUZZ_SEED; run it longer under COLLATE_SANITIZE). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,7 +128,7 @@ static const char *fuzz =
   "  .. '\"attachments\":[{\"fileId\":\"f\",\"sizeBytes\":12345,\"ok\":true},{\"fileId\":\"g\\\\n\",\"x\":false}],'\n"
   "  .. '\"e\":\"\\\\ud83d\\\\ude00\",\"big\":1e3,\"neg\":-12.75e-1,\"details\":{\"aB\":{\"cD\":null}}}'\n"
   "local alphabet = '{}[]\",:\\\\0123456789-+.eEutrfalsn \\t\\n\\x00\\x1f\\x80\\xff'\n"
-  "math.randomseed(12345)\n"
+  "math.randomseed(tonumber(os.getenv('COLLATE_FUZZ_SEED') or '12345'))\n"
   "local function same(a, b)\n"
   "  if type(a) == 'number' and type(b) == 'number' then\n"
   "    return a == b or (a ~= a and b ~= b) or math.abs(a - b) <= 1e-9 * math.abs(b)\n"
