@@ -117,8 +117,41 @@ local function handoff_of(ctx, a)
   return h
 end
 
+-- The encoded JSON of an authorization, cached per state of what it renders: the version bumps
+-- on every change of the authorization, but the handoff and the review snapshot are checked too
+-- (their state is shown inside it). COLLATE_SANDBOX_VERIFY_CACHE=1 re-renders on every hit and
+-- fails loudly on a difference (the sandbox suites run with it).
+local VERIFY_CACHE = os.getenv("COLLATE_SANDBOX_VERIFY_CACHE") == "1"
+
+local function cache_key(a)
+  local h, s = a.handoff, a.snapshot
+  return string.format("%d|%s|%s|%s|%s|%s", a.version, h and h.id or "", h and h.state or "",
+    h and h.version or "", s and s.id or "", s and s.status or "")
+end
+
+function H.encoded_auth(st, a)
+  local cache = st.render_cache
+  if not cache then
+    cache = setmetatable({}, { __mode = "k" })
+    st.render_cache = cache
+  end
+  local key = cache_key(a)
+  local hit = cache[a]
+  if hit and hit.key == key then
+    if VERIFY_CACHE then
+      local fresh = json.encode(A.render(st, a))
+      if fresh ~= hit.body then error("render cache is stale for " .. a.id) end
+    end
+    return hit.body
+  end
+  local body = json.encode(A.render(st, a))
+  cache[a] = { key = key, body = body }
+  return body
+end
+
+-- every response that is one authorization (or a list of them) goes through the cache
 local function render_auth(ctx, a)
-  return A.render(ctx.st, a)
+  return json.raw(H.encoded_auth(ctx.st, a))
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -174,41 +207,8 @@ function H.list(ctx)
   return 200, paginate.page(items, q, "authorizations", sig, key, true, function(a) return render_auth(ctx, a) end)
 end
 
--- The encoded JSON of an authorization, cached per state of what it renders: the version bumps
--- on every change of the authorization, but the handoff and the review snapshot are checked too
--- (their state is shown inside it). COLLATE_SANDBOX_VERIFY_CACHE=1 re-renders on every hit and
--- fails loudly on a difference (the sandbox suites run with it).
-local VERIFY_CACHE = os.getenv("COLLATE_SANDBOX_VERIFY_CACHE") == "1"
-
-local function cache_key(a)
-  local h, s = a.handoff, a.snapshot
-  return string.format("%d|%s|%s|%s|%s|%s", a.version, h and h.id or "", h and h.state or "",
-    h and h.version or "", s and s.id or "", s and s.status or "")
-end
-
-function H.encoded_auth(st, a)
-  local cache = st.render_cache
-  if not cache then
-    cache = setmetatable({}, { __mode = "k" })
-    st.render_cache = cache
-  end
-  local key = cache_key(a)
-  local hit = cache[a]
-  if hit and hit.key == key then
-    if VERIFY_CACHE then
-      local fresh = json.encode(A.render(st, a))
-      if fresh ~= hit.body then error("render cache is stale for " .. a.id) end
-    end
-    return hit.body
-  end
-  local body = json.encode(A.render(st, a))
-  cache[a] = { key = key, body = body }
-  return body
-end
-
 function H.retrieve(ctx)
-  local a = auth_of(ctx)
-  return { status = 200, headers = { ["Content-Type"] = http.JSON_TYPE }, body = H.encoded_auth(ctx.st, a) }
+  return { status = 200, headers = { ["Content-Type"] = http.JSON_TYPE }, body = H.encoded_auth(ctx.st, auth_of(ctx)) }
 end
 
 function H.confirm(ctx)

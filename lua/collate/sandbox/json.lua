@@ -7,6 +7,7 @@ local json = {}
 
 local ARRAY = { __jsontype = "array" }
 local OBJECT = { __jsontype = "object" }
+local RAW = { __jsontype = "raw" }
 
 json.null = cjson.null
 
@@ -16,6 +17,11 @@ end
 
 function json.object(t)
   return setmetatable(t or {}, OBJECT)
+end
+
+-- Already-encoded JSON, written as is by the encoder (cached renderings).
+function json.raw(s)
+  return setmetatable({ s }, RAW)
 end
 
 function json.is_array(v)
@@ -285,7 +291,9 @@ encode_value = function(v, buf)
     buf[#buf + 1] = encode_string(v)
   elseif t == "table" then
     local mt = getmetatable(v)
-    if mt == ARRAY or (mt ~= OBJECT and is_sequence(v)) then
+    if mt == RAW then
+      buf[#buf + 1] = v[1]
+    elseif mt == ARRAY or (mt ~= OBJECT and is_sequence(v)) then
       buf[#buf + 1] = "["
       for i = 1, #v do
         if i > 1 then buf[#buf + 1] = "," end
