@@ -18,12 +18,16 @@ describe("sandbox operation x state matrix (§4.4)", function()
   local catalog = {}
 
   setup(function()
-    sb = sandbox.start{ args = { "--clock-mode", "step", "--log-level", "quiet" } }
+    sb = sandbox.start{ args = { "--clock-mode", "step" } }
     for _, id in ipairs({ "quickstart_receipt", "manual_handoff", "live_session_available" }) do
       catalog[id] = sb:request("GET", "/v1/sandbox/scenarios/" .. id).json
     end
   end)
   teardown(function() sb:stop() end)
+
+  after_each(function()
+    assert.is_nil(sb:log():find("internal error", 1, true))
+  end)
 
   local function path(a, suffix) return "/v1/prior-authorizations/" .. a.id .. (suffix or "") end
   local function ok(r, what)
