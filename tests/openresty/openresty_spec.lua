@@ -219,7 +219,7 @@ describe("collate inside nginx over TLS (cosocket sslhandshake, SNI, verificatio
     ng = nginx_lua.start{ base_url = "https://localhost:" .. tls.port, api_key = sb.key }
     local before = #sb:control("GET", "/_sandbox/requests?limit=200").json.data
     local r = assert(http.request{ url = ng.url .. "/health" })
-    assert.are.equal(200, r.status)
+    assert.are.equal(200, r.status, r.body .. ng:error_log())
     assert.is_false(r.json.ok)
     assert.truthy(r.json.error:find("tls", 1, true) or r.json.error:find("TLS", 1, true), r.json.error)
     assert.are.equal(before, #sb:control("GET", "/_sandbox/requests?limit=200").json.data)

@@ -154,8 +154,13 @@ function M.new(options)
       return nil, classify(err), "connect to " .. host .. ":" .. port .. " failed: " .. tostring(err)
     end
     if scheme == "https" and sock:getreusedtimes() == 0 then
-      ok, err = sock:sslhandshake(nil, host, true)
-      if not ok then
+      -- Success is "no error" (the session returned may be nil). lua-resty-core 0.1.25 (Debian 12)
+      -- can raise "assertion failed!" instead of returning an error when verification fails on a
+      -- handshake that completed at once: pcall, and treat a raise as a failed handshake.
+      local called, result, herr = pcall(sock.sslhandshake, sock, nil, host, true)
+      if not called then herr = "handshake aborted (" .. tostring(result) .. ")" end
+      if herr then
+        err = herr
         sock:close()
         if err == "timeout" then return nil, "timeout", "TLS handshake with " .. host .. " timed out" end
         return nil, "tls", "TLS handshake with " .. host .. " failed: " .. tostring(err)
