@@ -94,13 +94,13 @@ describe("sandbox state file", function()
     assert.are.equal(r.json.version, got.version)
   end)
 
-  it("refuses to start on a corrupt or unreadable file, with exit status 1", function()
+  it("refuses to start on a corrupt, unreadable or unwritable file, with exit status 1", function()
     local bin = os.getenv("COLLATE_SANDBOX_BIN") or "build/bin/collate-sandbox"
     local bad = dir .. "/bad.lua"
     local f = assert(io.open(bad, "wb"))
     f:write("-- collate-sandbox state v1\nlocal R = ...\nreturn {{{\n")
     f:close()
-    for _, p in ipairs({ bad, dir }) do
+    for _, p in ipairs({ bad, dir, dir .. "/no/such/dir/state.lua" }) do
       local out = dir .. "/out.txt"
       local ok, _, code = os.execute(http.shell_quote(bin) .. " --port 0 --state-file " .. http.shell_quote(p)
         .. " >" .. out .. " 2>&1")

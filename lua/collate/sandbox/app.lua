@@ -41,7 +41,10 @@ function M.new(opts)
   self:reset()
   self.state_file = opts.state_file
   if self.state_file then
-    local f = io.open(self.state_file, "rb")
+    local f, oerr, errno = io.open(self.state_file, "rb")
+    if not f and errno ~= 2 then -- anything but ENOENT: never start over a file we cannot read
+      error("state file " .. tostring(oerr), 0)
+    end
     if f then
       local text, rerr = f:read("a")
       f:close()
@@ -50,6 +53,9 @@ function M.new(opts)
       if not st then error("state file " .. self.state_file .. ": " .. err, 0) end
       self:adopt(st)
     end
+    -- written once now, so a path we cannot write fails the start, not the first save
+    local ok, werr = pcall(self.save, self, true)
+    if not ok then error("state file " .. self.state_file .. ": " .. tostring(werr), 0) end
   end
   return self
 end
@@ -73,15 +79,16 @@ function App:save(force)
   if not self.state_file or not (self.dirty or force) then return false end
   local text = persist.dump(self.st)
   local write = self.opts.write_file_atomic
+  local ok, err
   if write then
-    assert(write(self.state_file, text))
-  else
+    ok, err = write(self.state_file, text)
+  else -- no fsync from plain Lua: embedders without the C front get rename atomicity only
     local tmp = self.state_file .. ".tmp"
-    local f = assert(io.open(tmp, "wb"))
-    assert(f:write(text))
-    assert(f:close())
-    assert(os.rename(tmp, self.state_file))
+    local f
+    f, err = io.open(tmp, "wb")
+    ok = f and f:write(text) and f:close() and os.rename(tmp, self.state_file)
   end
+  if not ok then error(tostring(err or "cannot write " .. self.state_file), 0) end
   self.dirty = false
   return true
 end
