@@ -38,9 +38,11 @@ struct collate_sandbox {
   int log_level;
   unsigned short port;
   uint64_t rng;                /* request ids of front-made errors; under lua_lock */
-  pthread_mutex_t conn_lock;   /* guards conn_open and conn_peak */
+  pthread_mutex_t conn_lock;   /* guards the four counters below */
   long conn_open;              /* TCP connections open now (GET /_sandbox/connections) */
   long conn_peak;              /* most open at once since start or the last DELETE */
+  long api_open;               /* of those, connections that carried a request outside /_sandbox/ */
+  long api_peak;               /* so a test's own control probes never count against a client */
   pthread_t saver;             /* saves the state file about once a second when dirty */
   int saver_started;
 };
@@ -57,6 +59,7 @@ struct conn {
   size_t body_size;            /* bytes received, also beyond the limit */
   int too_large;
   int started;                 /* the access handler has seen this request */
+  int api;                     /* counted in api_open: a request outside /_sandbox/ came on it */
 };
 
 /* A response being built inside the protected Lua call. */
@@ -508,7 +511,8 @@ static void delay(struct collate_sandbox *s, long ms)
   pthread_mutex_unlock(&s->stop_lock);
 }
 
-/* GET /_sandbox/connections -> {"open": n, "peak": n}; DELETE resets the peak to the open count.
+/* GET /_sandbox/connections -> {"open", "peak", "apiOpen", "apiPeak"}; DELETE resets each peak to
+ * its open count. "api" counts only connections that carried a request outside /_sandbox/.
  * Answered here, not by the app: it counts sockets, which only the front sees, and a test can
  * check a client's connection bound at the server (docs/sandbox-extensions.md). */
 #define CONNECTIONS_PATH "/_sandbox/connections"
@@ -518,20 +522,26 @@ static enum MHD_Result connections_route(struct collate_sandbox *s, struct MHD_C
 {
   char body[256], id[32];
   unsigned int status = MHD_HTTP_OK;
-  long open, peak;
+  long open, peak, api_open, api_peak;
   int is_get = strcmp(method, "GET") == 0, is_delete = strcmp(method, "DELETE") == 0;
   pthread_mutex_lock(&s->conn_lock);
-  if (is_delete)
+  if (is_delete) {
     s->conn_peak = s->conn_open;
+    s->api_peak = s->api_open;
+  }
   open = s->conn_open;
   peak = s->conn_peak;
+  api_open = s->api_open;
+  api_peak = s->api_peak;
   pthread_mutex_unlock(&s->conn_lock);
   pthread_mutex_lock(&s->lua_lock);
   snprintf(id, sizeof id, "req_%016llx", (unsigned long long)next_rand(s));
   pthread_mutex_unlock(&s->lua_lock);
   int len;
   if (is_get || is_delete) {
-    len = snprintf(body, sizeof body, "{\"open\":%ld,\"peak\":%ld}", open, peak);
+    len = snprintf(body, sizeof body,
+                   "{\"open\":%ld,\"peak\":%ld,\"apiOpen\":%ld,\"apiPeak\":%ld}", open, peak,
+                   api_open, api_peak);
   } else {
     status = MHD_HTTP_METHOD_NOT_ALLOWED;
     len = snprintf(body, sizeof body,
@@ -565,6 +575,13 @@ static enum MHD_Result respond(struct collate_sandbox *s, struct conn *cn,
   if (cn->path_len == sizeof CONNECTIONS_PATH - 1 &&
       memcmp(cn->uri, CONNECTIONS_PATH, cn->path_len) == 0)
     return connections_route(s, c, method);
+  if (!cn->api && strncmp(cn->uri, "/_sandbox/", 10) != 0) {
+    cn->api = 1;
+    pthread_mutex_lock(&s->conn_lock);
+    if (++s->api_open > s->api_peak)
+      s->api_peak = s->api_open;
+    pthread_mutex_unlock(&s->conn_lock);
+  }
 
   for (;;) {
     lua_State *L = s->L;
@@ -732,10 +749,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
       s->conn_peak = s->conn_open;
     pthread_mutex_unlock(&s->conn_lock);
   } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+    struct conn *cn = *socket_context;
     pthread_mutex_lock(&s->conn_lock);
     s->conn_open--;
+    if (cn && cn->api)
+      s->api_open--;
     pthread_mutex_unlock(&s->conn_lock);
-    struct conn *cn = *socket_context;
     if (cn) {
       free(cn->uri);
       free(cn->body);

@@ -42,4 +42,19 @@ function M.write(path, n)
   return written, expected
 end
 
+-- Resets the sandbox's connection peaks once every earlier API connection is seen closed (a
+-- client that just exited may close a moment before the server notices). Returns the API
+-- connections still open then (0 unless something keeps one idle).
+function M.reset_connection_peak(sb)
+  local open
+  for _ = 1, 250 do
+    open = sb:control("GET", "/_sandbox/connections").json.apiOpen
+    if open == 0 then break end
+    os.execute("sleep 0.02")
+  end
+  local r = sb:control("DELETE", "/_sandbox/connections")
+  assert(r.status == 200, "DELETE /_sandbox/connections: " .. tostring(r.status))
+  return r.json.apiOpen
+end
+
 return M
