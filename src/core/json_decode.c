@@ -85,6 +85,12 @@ static char *put_utf8(char *o, unsigned cp) {
   return o;
 }
 
+/* Bytes that end the fast scan of a string: the quote, a backslash, control characters. */
+static const unsigned char string_special[256] = {
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+
 /* d->p is just past the opening quote. The string's bytes are the input itself when it has no
  * escape, else the scratch buffer (an escape never decodes to more bytes than it spans). They
  * stay valid until the next string is scanned. */
@@ -92,7 +98,7 @@ static int scan_string(struct dec *d, const char **out, size_t *outlen) {
   const unsigned char *p = (const unsigned char *)d->p, *end = (const unsigned char *)d->end;
   const unsigned char *s = p;
   char *o;
-  while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) p++;
+  while (p < end && !string_special[*p]) p++;
   if (p < end && *p == '"') {
     *out = (const char *)s;
     *outlen = (size_t)(p - s);
