@@ -163,7 +163,7 @@ local function run_case(o, case)
   })
   local final = workflow.TERMINAL[auth.status] or false
   local fields = { auth = auth.id, status = auth.status, outcome = auth.outcome, final = final,
-                   waiting = (not final) and (auth.next_action and auth.next_action.type) or nil,
+                   waiting = (not final) and (auth.next_action and auth.next_action.type) or false,
                    error = false, version = auth.version, stopped = why }
   if progress then progress:set(case.id, progress_status(auth)) end
   return journal:record(case.id, fields)

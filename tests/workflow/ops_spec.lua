@@ -98,5 +98,34 @@ describe("scripts/ops", function()
       assert.matches("0 authorizations", (run("status", "", env)))
       assert.are.equal(11, #json_lines((run("status", "--all --json", env))))
     end)
+
+    it("a case the API refuses is reported failed (exit 1), journaled with its error, and never duplicated", function()
+      local csv = os.tmpname()
+      local f = assert(io.open(csv, "wb"))
+      f:write("case_id,provider_npi,payer_id,coverage_state,request_type,code_system,code,final_submission\n",
+              "bad-1,1304567898,payer_aetna,CA,drug,hcpcs,J0791,requires_approval\n",
+              "good-1,1234567893,payer_uhc,CA,drug,hcpcs,J0791,automatic\n")
+      f:close()
+      local j = csv .. ".journal"
+      for _ = 1, 2 do
+        local out, code = run("submit-batch", q(csv) .. " --journal " .. q(j) .. " --document none --json", env)
+        assert.are.equal(1, code, out)
+        local report = cjson.decode(out)
+        assert.are.equal(1, report.failed)
+        assert.are.equal(1, report.by_status.failed)
+      end
+      local text = assert(io.open(j)):read("*a")
+      assert.matches('"error":"collate: 404 provider_not_found', text, 1, true)
+      local creates = sb:control("GET", "/_sandbox/requests?method=POST&path=/v1/prior-authorizations").json.data
+      local good = 0
+      for _, e in ipairs(creates) do
+        if e.body.metadata.externalCaseId == "good-1" and e.status == 201 and not e.idempotentReplay then
+          good = good + 1
+        end
+      end
+      assert.are.equal(1, good)
+      os.remove(csv)
+      os.remove(j)
+    end)
   end)
 end)
