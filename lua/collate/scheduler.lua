@@ -136,8 +136,12 @@ function Scheduler:resume(task, ...)
   if task.done then return end
   local co = task.co
   local res = pack(coroutine.resume(co, ...))
-  if coroutine.status(co) == "dead" and not task.done then
-    self:finish(task, res[1], unpack_compat(res, 2, res.n))
+  if coroutine.status(co) == "dead" then
+    task_of[co] = nil -- 5.1/LuaJIT have no ephemerons: the weak table alone would keep it
+    if not res[1] and type(res[2]) == "string" then
+      res[2] = debug.traceback(co, res[2]) -- where in the task, not where in the scheduler
+    end
+    if not task.done then self:finish(task, res[1], unpack_compat(res, 2, res.n)) end
   end
   -- a task that yielded has registered what it waits for (see send/sleep/wait)
 end
