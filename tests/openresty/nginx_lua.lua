@@ -50,6 +50,13 @@ function M.render(values)
   end))
 end
 
+local function running_as_root()
+  local p = io.popen("id -u")
+  local uid = p:read("*l")
+  p:close()
+  return uid == "0"
+end
+
 -- o: {base_url, api_key, ca_file?, lua_dir?, lua_cdir?, extra = nginx text added to the server
 -- block (test-only locations; the README's configuration stays as it is)}
 function M.start(o)
@@ -75,7 +82,10 @@ function M.start(o)
       write_file(dir .. "/nginx.conf", conf)
       os.remove(dir .. "/error.log")
       local env = "COLLATE_API_KEY=" .. q(o.api_key) .. " COLLATE_BASE_URL=" .. q(o.base_url)
-      local p = io.popen("sh -c " .. q(env .. " exec " .. q(nginx) .. " -e " .. q(dir .. "/error.log")
+      -- Run as root (CI does), nginx's workers would drop to "nobody", who may not be able to
+      -- read a checkout under a private directory; keep the test's workers as the caller.
+      local as_user = running_as_root() and (" -g " .. q("user root;")) or ""
+      local p = io.popen("sh -c " .. q(env .. " exec " .. q(nginx) .. as_user .. " -e " .. q(dir .. "/error.log")
         .. " -c " .. q(dir .. "/nginx.conf") .. " -p " .. q(dir) .. " >" .. q(dir .. "/nginx.out")
         .. " 2>&1 & echo $!"))
       local pid = p:read("*l")
