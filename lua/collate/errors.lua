@@ -16,6 +16,7 @@ M.kinds = {
   invalid_argument = true, -- the caller's parameters, raised before any I/O
   decode = true,           -- a 2xx whose body is not the JSON it should be
   io = true,               -- a local file (upload source, download target) could not be used
+  canceled = true,         -- the scheduler task making the call was canceled
 }
 
 function Error.__tostring(e)

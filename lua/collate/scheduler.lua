@@ -35,7 +35,7 @@ Task.__index = Task
 M.Task = Task
 
 local function canceled_error()
-  return errors.new({ kind = "connection", code = "canceled", retryable = false, message = "task canceled" })
+  return errors.new({ kind = "canceled", code = "canceled", retryable = false, message = "task canceled" })
 end
 
 local function new_task(sched, fn)
@@ -253,7 +253,7 @@ end
 
 -- Cancels a task that has not finished: it is not resumed again (a transfer it has in flight
 -- completes and is dropped, one it has queued never starts); waiters get an Error with
--- code "canceled". Returns false when the task had already finished.
+-- kind and code "canceled". Returns false when the task had already finished.
 function Task:cancel()
   if self.done then return false end
   self.watched = true
