@@ -268,22 +268,37 @@ static void flush_array(lua_State *L, int base, int *t, int *n, lua_Integer *sto
 }
 
 /* Stores the n key/value pairs waiting above the table in order (a repeated key: the last
- * wins, as with cjson). */
-static void flush_object(lua_State *L, int base, int *t, int *n) {
+ * wins, as with cjson). With drop_nulls a null value means "absent": it is not stored, and it
+ * removes an earlier value of the same key, as from_wire after cjson did. nulls: how many of
+ * the pairs are null (not counted in the table's size). */
+static void flush_object(lua_State *L, int base, int *t, int *n, int *nulls, int drop_nulls) {
   int i, first;
   if (*t == 0) {
-    lua_createtable(L, 0, *n);
+    lua_createtable(L, 0, *n - *nulls);
     lua_insert(L, base + 1);
     *t = base + 1;
   }
   first = *t + 1;
   for (i = 0; i < *n; i++) {
-    lua_pushvalue(L, first + 2 * i);
-    lua_pushvalue(L, first + 2 * i + 1);
+    int k = first + 2 * i;
+    if (drop_nulls && lua_type(L, k + 1) == LUA_TLIGHTUSERDATA) {
+      lua_pushvalue(L, k);
+      lua_rawget(L, *t);
+      if (!lua_isnil(L, -1)) {
+        lua_pushvalue(L, k);
+        lua_pushnil(L);
+        lua_rawset(L, *t);
+      }
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pushvalue(L, k);
+    lua_pushvalue(L, k + 1);
     lua_rawset(L, *t);
   }
   lua_settop(L, *t);
   *n = 0;
+  *nulls = 0;
 }
 
 static int parse_array(struct dec *d, enum collate_scope scope, int depth) {
@@ -323,7 +338,8 @@ static int parse_array(struct dec *d, enum collate_scope scope, int depth) {
 
 static int parse_object(struct dec *d, enum collate_scope scope, int depth) {
   lua_State *L = d->L;
-  int base = lua_gettop(L), t = 0, n = 0;
+  int base = lua_gettop(L), t = 0, n = 0, nulls = 0;
+  int drop_nulls = d->mode == COLLATE_FROM_WIRE;
   d->p++;
   skip_ws(d);
   if (d->p < d->end && *d->p == '}') {
@@ -337,7 +353,7 @@ static int parse_object(struct dec *d, enum collate_scope scope, int depth) {
     enum collate_scope child;
     int r;
     if (n >= PENDING_MAX || !lua_checkstack(L, 6)) {
-      flush_object(L, base, &t, &n);
+      flush_object(L, base, &t, &n, &nulls, drop_nulls);
       if (!lua_checkstack(L, 6)) return fail(d, "JSON nested too deeply");
     }
     skip_ws(d);
@@ -352,10 +368,8 @@ static int parse_object(struct dec *d, enum collate_scope scope, int depth) {
     d->p++;
     r = parse_value(d, child, depth + 1);
     if (r == V_FAIL) return V_FAIL;
-    if (r == V_NULL && d->mode == COLLATE_FROM_WIRE)
-      lua_pop(L, 2); /* absent == null */
-    else
-      n++;
+    n++;
+    if (r == V_NULL && drop_nulls) nulls++;
     skip_ws(d);
     if (d->p < d->end && *d->p == ',') {
       d->p++;
@@ -367,7 +381,7 @@ static int parse_object(struct dec *d, enum collate_scope scope, int depth) {
     }
     return fail(d, d->p < d->end ? "expected ',' or '}'" : "unterminated object");
   }
-  flush_object(L, base, &t, &n);
+  flush_object(L, base, &t, &n, &nulls, drop_nulls);
   return V_VALUE;
 }
 

@@ -51,7 +51,12 @@ static const char *values =
   "eq(decode('\"\\xC3\\xA9 raw\"'), '\\xC3\\xA9 raw', 'raw UTF-8')\n"
   "eq(decode('\"\\xFF\"'), '\\xFF', 'bytes >= 0x80 unvalidated, as cjson')\n"
   "eq(decode('{\"k\\\\u0065y\":1}').key, 1, 'escaped key')\n"
-  "eq(decode('{\"a\":1,\"a\":2}').a, 2, 'duplicate key: last wins')\n";
+  "eq(decode('{\"a\":1,\"a\":2}').a, 2, 'duplicate key: last wins')\n"
+  "eq(decode('{\"a\":1,\"a\":null}').a, nil, 'a later null removes the key, as cjson + from_wire')\n"
+  "eq(decode('{\"a\":null,\"a\":1}').a, 1, 'a later value replaces a null')\n"
+  "eq(decode('{\"a\":1,\"a\":null}', true).a, require('cjson').null, 'wire mode: last wins, null kept')\n"
+  "local dup = '{\"xY\":1,\"b\":null,\"xY\":null,\"b\":[null],\"c\":null,\"c\":null}'\n"
+  "deep_eq(decode(dup), core.from_wire(require('cjson').decode(dup)), 'duplicates with nulls as before')\n";
 
 static const char *keys =
   "local null = require('cjson').null\n"
@@ -112,9 +117,11 @@ static const char *big =
   "local kv = {}\n"
   "for i = 1, 140000 do kv[i] = '\"k' .. i .. '\":' .. i end\n"
   "kv[#kv + 1] = '\"k1\":\"last\"'\n"
+  "kv[#kv + 1] = '\"k2\":null'\n"
   "local o = decode('{' .. table.concat(kv, ',') .. '}')\n"
   "eq(o.k1, 'last', 'duplicate across a flush: last wins'); eq(o.k140000, 140000); eq(o.k65537, 65537)\n"
-  "local n = 0; for _ in pairs(o) do n = n + 1 end; eq(n, 140000)\n"
+  "eq(o.k2, nil, 'a null across a flush removes the key')\n"
+  "local n = 0; for _ in pairs(o) do n = n + 1 end; eq(n, 139999)\n"
   "local s = decode('\"' .. string.rep('\\\\u00e9', 100000) .. '\"')\n"
   "eq(#s, 200000, 'long escaped string')\n";
 
