@@ -195,6 +195,13 @@ int collate_l_multi(lua_State *L) {
   if (collate_curl_global() != 0) return luaL_error(L, "collate: curl_global_init failed");
   mu->m = curl_multi_init();
   if (mu->m == NULL) return luaL_error(L, "collate: curl_multi_init failed");
-  if (max > 0) curl_multi_setopt(mu->m, CURLMOPT_MAX_TOTAL_CONNECTIONS, max);
+  if (max > 0) {
+    curl_multi_setopt(mu->m, CURLMOPT_MAX_TOTAL_CONNECTIONS, max);
+    /* Keep as many idle connections as may be open: otherwise the cache shrinks with the
+     * number of transfers in flight and libcurl closes and reopens connections as load
+     * varies, which costs handshakes and, at the server, overlaps a closing connection with
+     * its replacement. */
+    curl_multi_setopt(mu->m, CURLMOPT_MAXCONNECTS, max);
+  }
   return 1;
 }
