@@ -73,6 +73,8 @@ function M.install(client, env)
       method = up.method or "PUT", url = up.url, headers = headers,
       body = p.data, body_file = p.path,
       log_path = "<upload url>", -- a capability: never logged
+      -- a new connection per upload, so libcurl never silently resends the single-use PUT
+      fresh_connect = true,
     }
     local value, err = attempt.run(request, {
       transport = upload_transport,

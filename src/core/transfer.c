@@ -311,7 +311,7 @@ int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req) {
   size_t mlen = 0, ulen = 0, blen = 0, tmp = 0;
   double timeout, connect_timeout;
   CURL *e = x->easy;
-  int is_get, is_head, reuse = 0;
+  int is_get, is_head, reuse = 0, fresh;
   char mode;
 
   req = lua_absindex(L, req);
@@ -325,6 +325,9 @@ int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req) {
   user_agent = opt_string(L, req, "user_agent", &tmp);
   timeout = opt_seconds(L, req, "timeout", 60);
   connect_timeout = opt_seconds(L, req, "connect_timeout", 10);
+  lua_getfield(L, req, "fresh_connect");
+  fresh = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   if (url == NULL || ulen == 0 || has_ctl(url, ulen)) luaL_error(L, "perform: url is required");
   if (method == NULL) {
     method = "GET";
@@ -374,6 +377,11 @@ int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req) {
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(timeout));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms(connect_timeout));
+  /* fresh_connect: a new connection, closed afterwards. libcurl silently resends a request
+   * whose reused connection died before any answer; for a single-use upload URL that resend
+   * would turn one upload into "already used". */
+  curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_FORBID_REUSE, fresh ? 1L : 0L);
   if (out_file != NULL) {
     x->out_path = strdup(out_file);
     if (x->out_path == NULL) luaL_error(L, "perform: out of memory");

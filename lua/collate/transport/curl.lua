@@ -20,6 +20,7 @@ function M.new(options)
     transfer.body = request.body
     transfer.body_file = request.body_file
     transfer.out_file = request.out_file
+    transfer.fresh_connect = request.fresh_connect
     transfer.timeout = timeout
     transfer.connect_timeout = options.connect_timeout
     transfer.ca_file = options.ca_file
