@@ -133,11 +133,7 @@ function M.attach(client, auth, file)
     file_name = name,
     content_type = file.content_type or "application/pdf",
     purpose = "authorization_attachment" }
-  local ok, err = pcall(client.files.upload, { upload = created.upload, path = file.path, data = file.data })
-  -- The URL is ours alone, so "already used" means our bytes arrived: libcurl resends a request
-  -- whose reused connection died before any answer, so even a first attempt can meet it after
-  -- the server stored the bytes and the connection was lost. files.complete verifies.
-  if not ok and not errors.is_error(err, "upload_already_used") then error(err, 0) end
+  client.files.upload{ upload = created.upload, path = file.path, data = file.data }
   local ready = client.files.complete{ file_id = created.file.id }
   return client.authorizations.attachments.create{
     authorization_id = auth.id, if_match = auth.version, file_id = ready.id,

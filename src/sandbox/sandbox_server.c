@@ -38,11 +38,14 @@ struct collate_sandbox {
   int log_level;
   unsigned short port;
   uint64_t rng;                /* request ids of front-made errors; under lua_lock */
-  pthread_mutex_t conn_lock;   /* guards the four counters below */
+  pthread_mutex_t conn_lock;   /* guards the six counters below */
   long conn_open;              /* TCP connections open now (GET /_sandbox/connections) */
   long conn_peak;              /* most open at once since start or the last DELETE */
   long api_open;               /* of those, connections that carried a request outside /_sandbox/ */
   long api_peak;               /* so a test's own control probes never count against a client */
+  long busy_open;              /* connections serving a request outside /_sandbox/ right now */
+  long busy_peak;              /* a socket the client closed still counts as open until this
+                                * side reads the close; a busy one is always a live request */
   pthread_t saver;             /* saves the state file about once a second when dirty */
   int saver_started;
 };
@@ -60,6 +63,7 @@ struct conn {
   int too_large;
   int started;                 /* the access handler has seen this request */
   int api;                     /* counted in api_open: a request outside /_sandbox/ came on it */
+  int busy;                    /* counted in busy_open: such a request is being served */
 };
 
 /* A response being built inside the protected Lua call. */
@@ -511,8 +515,10 @@ static void delay(struct collate_sandbox *s, long ms)
   pthread_mutex_unlock(&s->stop_lock);
 }
 
-/* GET /_sandbox/connections -> {"open", "peak", "apiOpen", "apiPeak"}; DELETE resets each peak to
- * its open count. "api" counts only connections that carried a request outside /_sandbox/.
+/* GET /_sandbox/connections -> {"open", "peak", "apiOpen", "apiPeak", "busy", "busyPeak"}; DELETE
+ * resets each peak to its current count. "api" counts only connections that carried a request
+ * outside /_sandbox/; "busy" those serving such a request now (from its first byte until its
+ * answer is decided).
  * Answered here, not by the app: it counts sockets, which only the front sees, and a test can
  * check a client's connection bound at the server (docs/sandbox-extensions.md). */
 #define CONNECTIONS_PATH "/_sandbox/connections"
@@ -522,17 +528,20 @@ static enum MHD_Result connections_route(struct collate_sandbox *s, struct MHD_C
 {
   char body[256], id[32];
   unsigned int status = MHD_HTTP_OK;
-  long open, peak, api_open, api_peak;
+  long open, peak, api_open, api_peak, busy, busy_peak;
   int is_get = strcmp(method, "GET") == 0, is_delete = strcmp(method, "DELETE") == 0;
   pthread_mutex_lock(&s->conn_lock);
   if (is_delete) {
     s->conn_peak = s->conn_open;
     s->api_peak = s->api_open;
+    s->busy_peak = s->busy_open;
   }
   open = s->conn_open;
   peak = s->conn_peak;
   api_open = s->api_open;
   api_peak = s->api_peak;
+  busy = s->busy_open;
+  busy_peak = s->busy_peak;
   pthread_mutex_unlock(&s->conn_lock);
   pthread_mutex_lock(&s->lua_lock);
   snprintf(id, sizeof id, "req_%016llx", (unsigned long long)next_rand(s));
@@ -540,8 +549,9 @@ static enum MHD_Result connections_route(struct collate_sandbox *s, struct MHD_C
   int len;
   if (is_get || is_delete) {
     len = snprintf(body, sizeof body,
-                   "{\"open\":%ld,\"peak\":%ld,\"apiOpen\":%ld,\"apiPeak\":%ld}", open, peak,
-                   api_open, api_peak);
+                   "{\"open\":%ld,\"peak\":%ld,\"apiOpen\":%ld,\"apiPeak\":%ld,"
+                   "\"busy\":%ld,\"busyPeak\":%ld}", open, peak, api_open, api_peak, busy,
+                   busy_peak);
   } else {
     status = MHD_HTTP_METHOD_NOT_ALLOWED;
     len = snprintf(body, sizeof body,
@@ -560,6 +570,19 @@ static enum MHD_Result connections_route(struct collate_sandbox *s, struct MHD_C
   enum MHD_Result ret = MHD_queue_response(c, status, resp);
   MHD_destroy_response(resp);
   return ret;
+}
+
+/* A request stops counting as busy once its answer is decided, before any byte of it leaves:
+ * so the server's busy interval lies inside the client's transfer, and busyPeak can never
+ * exceed the number of transfers the client had in flight. */
+static void busy_done(struct collate_sandbox *s, struct conn *cn)
+{
+  if (cn && cn->busy) {
+    cn->busy = 0;
+    pthread_mutex_lock(&s->conn_lock);
+    s->busy_open--;
+    pthread_mutex_unlock(&s->conn_lock);
+  }
 }
 
 static enum MHD_Result respond(struct collate_sandbox *s, struct conn *cn,
@@ -612,6 +635,7 @@ static enum MHD_Result respond(struct collate_sandbox *s, struct conn *cn,
       r.fault_applied = "delay";
       continue;
     }
+    busy_done(s, cn);
     if (r.action == ACTION_RESET)
       return MHD_NO;  /* MHD closes the socket without answering */
     if (r.resp == NULL)
@@ -691,13 +715,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
   struct collate_sandbox *s = cls;
   struct conn *cn = *req_cls;
-  (void)url;
   (void)version;
 
   if (cn == NULL)
     return MHD_NO;  /* no connection state: out of memory */
   if (!cn->started) {
     cn->started = 1;
+    if (strncmp(url, "/_sandbox/", 10) != 0) {
+      cn->busy = 1;
+      pthread_mutex_lock(&s->conn_lock);
+      if (++s->busy_open > s->busy_peak)
+        s->busy_peak = s->busy_open;
+      pthread_mutex_unlock(&s->conn_lock);
+    }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl) {
       unsigned long long want = strtoull(cl, NULL, 10);
@@ -725,10 +755,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-  (void)cls;
   (void)c;
   (void)toe;
   struct conn *cn = *req_cls;
+  busy_done(cls, cn);
   if (cn && cn->body_cap > BODY_KEEP) {  /* an upload must not pin 32 MiB per idle socket */
     free(cn->body);
     cn->body = NULL;
@@ -750,6 +780,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     pthread_mutex_unlock(&s->conn_lock);
   } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
     struct conn *cn = *socket_context;
+    busy_done(s, cn);
     pthread_mutex_lock(&s->conn_lock);
     s->conn_open--;
     if (cn && cn->api)

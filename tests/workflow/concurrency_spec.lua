@@ -76,15 +76,18 @@ describe("500 authorizations at once", function()
     -- every create reached the server once (no retries needed here, so no replays either)
     local creates = sb:control("GET", "/_sandbox/requests?method=POST&path=/v1/prior-authorizations").json.data
     assert.are.equal(N, #creates)
-    -- the bound, checked at the server: never more than max_connections at once
-    -- (apiPeak: the test's own /_sandbox/ probes are not counted)
-    assert.is_true(conns.apiPeak <= MAX_CONNECTIONS, "peak " .. conns.apiPeak .. " connections")
-    assert.is_true(conns.apiPeak >= 2, "the run should use more than one connection")
+    -- the bound, checked at the server: never more than max_connections serving requests at
+    -- once (busyPeak). Open sockets (apiPeak) are reported too: each upload runs on a fresh
+    -- connection that is closed afterwards, and the server counts a socket the client already
+    -- closed until it reads the close, so that view can briefly show one more.
+    assert.is_true(conns.busyPeak <= MAX_CONNECTIONS, "peak " .. conns.busyPeak .. " busy connections")
+    assert.is_true(conns.busyPeak >= 2, "the run should use more than one connection")
     local ratio = seq_estimate / seconds
     io.stderr:write(string.format(
-      "\nworkflow_concurrency: %d cases in %.1f s concurrent (max_connections %d, peak at server %d); " ..
+      "\nworkflow_concurrency: %d cases in %.1f s concurrent (max_connections %d, peak at server %d busy, " ..
+      "%d open); " ..
       "sequential %d cases in %.1f s -> %.1f s for %d (estimate); ratio %.1fx; peak RSS %.1f MB; recoveries %s\n",
-      N, seconds, MAX_CONNECTIONS, conns.apiPeak, SAMPLE, seq_seconds, seq_estimate, N, ratio,
+      N, seconds, MAX_CONNECTIONS, conns.busyPeak, conns.apiPeak, SAMPLE, seq_seconds, seq_estimate, N, ratio,
       (report.peak_rss_kb or 0) / 1024, cjson.encode(report.recoveries or {})))
     assert.is_true(ratio > 5, string.format("concurrent %.1f s vs sequential estimate %.1f s", seconds, seq_estimate))
     assert.is_true(not report.peak_rss_kb or report.peak_rss_kb < 64 * 1024,
