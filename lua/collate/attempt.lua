@@ -44,6 +44,7 @@ function M.run(request, policy)
     if timeout <= 0 then
       status, headers, body = nil, "timeout", "the call's deadline passed before the attempt could start"
     else
+      if log.level > 1 then log.request(request) end
       status, headers, body = transport.send(request, timeout)
     end
     local elapsed = transport.now() - started
@@ -69,6 +70,7 @@ function M.run(request, policy)
       end
     end
 
+    if log.level > 1 then log.failure(request, info) end
     info.attempts = attempt
     info.method = request.method
     info.idempotency_key = request.idempotency_key

@@ -1,5 +1,6 @@
--- COLLATE_LOG=info|debug: one line per attempt on stderr. Never the key, never bodies, never
--- capability URLs (uploads and grants are logged by their path template only).
+-- COLLATE_LOG=info|debug: one line per attempt on stderr (debug adds its headers and why it
+-- failed). Never the key, never bodies, never capability URLs (uploads are logged as
+-- "<upload url>").
 local M = {}
 
 local levels = { off = 0, info = 1, debug = 2 }
@@ -25,8 +26,25 @@ function M.attempt(request, status, attempt, seconds, request_id, failure)
   io.stderr:write(line, "\n")
 end
 
-function M.debug(message)
-  if M.level >= 2 then io.stderr:write("collate: ", message, "\n") end
+-- debug: the headers of each attempt, Authorization shown as [REDACTED]. Bodies are never
+-- logged at any level: they hold patients' data.
+function M.request(request)
+  if M.level < 2 then return end
+  local parts = {}
+  for name, value in pairs(request.headers or {}) do
+    if string.lower(name) == "authorization" then value = "[REDACTED]" end
+    parts[#parts + 1] = name .. ": " .. tostring(value)
+  end
+  table.sort(parts)
+  io.stderr:write("collate: > ", request.method, " ", request.log_path or "?", " {",
+    table.concat(parts, "; "), "}\n")
+end
+
+-- debug: why an attempt failed (transport message, or the error envelope's code and message).
+function M.failure(request, info)
+  if M.level < 2 then return end
+  io.stderr:write(string.format("collate: ! %s %s: %s %s: %s\n", request.method, request.log_path or "?",
+    info.kind or "?", tostring(info.code or info.status_code or ""), tostring(info.message or "")))
 end
 
 return M

@@ -41,7 +41,13 @@ function sandbox.start(o)
   local tmp = os.tmpname()
   local port_file, log_file = tmp .. ".port", tmp .. ".log"
   os.remove(tmp)
+  -- COLLATE_TEST_API_KEY: a key of the run's choosing (the redaction test's canary)
+  local key = o.key or os.getenv("COLLATE_TEST_API_KEY") or "sk_test_local"
   local cmd = { q(bin), "--port", "0", "--port-file", q(port_file) }
+  if key ~= "sk_test_local" then
+    cmd[#cmd + 1] = "--api-key"
+    cmd[#cmd + 1] = q(key)
+  end
   for _, a in ipairs(o.args or {}) do cmd[#cmd + 1] = q(a) end
   local p = io.popen("sh -c " .. q("exec " .. table.concat(cmd, " ") .. " >" .. q(log_file) .. " 2>&1 & echo $!"))
   local pid = p:read("*l")
@@ -60,7 +66,7 @@ function sandbox.start(o)
     error("collate-sandbox did not start: " .. (read_file(log_file) or "(no output)"))
   end
   local self = setmetatable({
-    pid = pid, port = port, url = "http://127.0.0.1:" .. port, key = o.key or "sk_test_local",
+    pid = pid, port = port, url = "http://127.0.0.1:" .. port, key = key,
     port_file = port_file, log_file = log_file,
   }, Sandbox)
   return self

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the client suites with debug logging and a canary API key, then searches everything they
+# wrote (stdout, stderr, error strings, tracebacks) for the key. Also a script error through
+# collate-run. Usage: redaction.sh BUSTED LUA COLLATE_RUN
+set -uo pipefail
+busted=$1 lua=$2 run=$3
+canary="sk_test_canary_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+COLLATE_LOG=debug COLLATE_TEST_API_KEY=$canary "$busted" --lua="$lua" -o utfTerminal \
+  tests/client/slice_spec.lua tests/client/resilience_spec.lua tests/client/methods_spec.lua \
+  tests/client/redaction_spec.lua >"$out" 2>&1
+rc=$?
+tail -5 "$out"
+[ $rc -eq 0 ] || { cat "$out"; fail "the suites failed under debug logging"; }
+
+# a script that dies on an API error, and one whose own error message contains the key
+COLLATE_LOG=debug COLLATE_API_KEY=$canary COLLATE_BASE_URL=http://127.0.0.1:1 "$run" \
+  -e 'require("collate").new{ max_retries = 1 }.payers.list{}' >>"$out" 2>&1 && fail "the call should fail"
+COLLATE_API_KEY=$canary "$run" -e 'error("key is " .. os.getenv("COLLATE_API_KEY"))' >>"$out" 2>&1 \
+  && fail "the script should fail"
+
+attempts=$(grep -c '^collate: [A-Z]* .* -> ' "$out")
+headers=$(grep -c '^collate: > .*Authorization: \[REDACTED\]' "$out")
+echo "debug log: $attempts attempt lines, $headers header lines with Authorization redacted"
+[ "$attempts" -gt 100 ] || fail "debug logging did not run ($attempts attempt lines)"
+[ "$headers" -gt 100 ] || fail "no redacted Authorization headers logged ($headers)"
+grep -q 'stack traceback' "$out" || fail "no traceback was produced"
+if grep -q "$canary" "$out"; then
+  grep -n "$canary" "$out" | head -5
+  fail "the API key appeared in the output"
+fi
+echo "redaction ok: the key appears nowhere in $(wc -l <"$out") lines of output"
