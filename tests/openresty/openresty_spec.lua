@@ -1,23 +1,16 @@
 -- collate inside nginx (libnginx-mod-http-lua, LuaJIT): the README's nginx.conf, a handler
 -- that creates, patches, attaches and confirms over cosockets, and proof that the worker keeps
 -- serving while a sandbox call is delayed.
+local fs = require "support.fs"
 local socket = require "socket"
 local cjson = require "cjson.safe"
 local sandbox = require "support.sandbox"
 local http = require "support.http"
 local nginx_lua = require "openresty.nginx_lua"
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = fs.quote
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = fs.read_file
 
 -- GET url in the background with curl; returns a function that waits for {json, seconds}.
 local function background_get(url)

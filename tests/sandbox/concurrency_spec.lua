@@ -4,8 +4,8 @@
 -- lost), exactly one confirm won per authorization, the accepted PATCHes of each authorization
 -- returned versions initial+1 .. final with no gap and no repeat, and the request log holds
 -- exactly the requests sent.
+local fs = require "support.fs"
 local sandbox = require "support.sandbox"
-local http = require "support.http"
 local H = require "sandbox.helpers"
 
 local WORKERS, ROUNDS = 8, 60
@@ -43,7 +43,7 @@ describe("sandbox under concurrent writers", function()
     local worker = (os.getenv("COLLATE_SOURCE_DIR") or ".") .. "/tests/sandbox/concurrency_worker.lua"
     local cmd = {}
     for w = 1, WORKERS do
-      cmd[#cmd + 1] = string.format("%s %s %s %s %d %d %s %s &", lua, http.shell_quote(worker), sb.url, sb.key, w,
+      cmd[#cmd + 1] = string.format("%s %s %s %s %d %d %s %s &", lua, fs.quote(worker), sb.url, sb.key, w,
         ROUNDS, dir .. "/out" .. w, table.concat(args, " "))
     end
     cmd[#cmd + 1] = "wait"

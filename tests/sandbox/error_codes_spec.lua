@@ -2,17 +2,12 @@
 -- sandbox suite (as a quoted string in tests/sandbox/*.lua), and the emulator's sources name
 -- each of them: a guard that a new code in the contract gets a test. The three codes the emulator
 -- never produces (docs/sandbox.md) must stay absent from its sources.
+local fs = require "support.fs"
 local source = os.getenv("COLLATE_SOURCE_DIR") or "."
 
 local NEVER = { insufficient_permissions = true, channel_session_lost = true, auth_provider_unavailable = true }
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = fs.read_file
 
 local function cat(dir, pattern)
   local p = io.popen("ls " .. dir)

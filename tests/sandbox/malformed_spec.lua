@@ -5,26 +5,16 @@
 -- request) so headers reach the server exactly as written. Each must get a 4xx with the error
 -- envelope (error.code, requestId = X-Request-Id), and afterwards the server still answers and
 -- the authorization all the writes aimed at is unchanged (same version, same body).
+local fs = require "support.fs"
 local cjson = require "cjson"
 local sandbox = require "support.sandbox"
-local http = require "support.http"
 local H = require "sandbox.helpers"
 
-local q = http.shell_quote
+local q = fs.quote
 
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local write = fs.write_file
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = fs.read_file
 
 local function deep_copy(v)
   if type(v) ~= "table" then return v end

@@ -1,17 +1,11 @@
 -- --state-file: a restart resumes authorizations, files (bytes too), idempotency records, the
 -- clock and the ID counters; saved at SIGTERM and about once a second while dirty (so a SIGKILL
 -- loses at most the last second); an unreadable or corrupt file stops the start with exit 1.
+local fs = require "support.fs"
 local sandbox = require "support.sandbox"
-local http = require "support.http"
 local H = require "sandbox.helpers"
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = fs.read_file
 
 local function tmpdir()
   local p = io.popen("mktemp -d")
@@ -102,7 +96,7 @@ describe("sandbox state file", function()
     f:close()
     for _, p in ipairs({ bad, dir, dir .. "/no/such/dir/state.lua" }) do
       local out = dir .. "/out.txt"
-      local ok, _, code = os.execute(http.shell_quote(bin) .. " --port 0 --state-file " .. http.shell_quote(p)
+      local ok, _, code = os.execute(fs.quote(bin) .. " --port 0 --state-file " .. fs.quote(p)
         .. " >" .. out .. " 2>&1")
       assert.is_not_true(ok)
       assert.are.equal(1, code)

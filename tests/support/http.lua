@@ -2,28 +2,12 @@
 -- http.request{method, url, headers = {Name = value}, body = string?, timeout = s?}
 --   -> {status, headers (lower-case names), body, json (decoded or nil)}, or nil, message when no
 --   response arrived (connection refused, reset, timeout: curl's exit code in the message).
+local fs = require "support.fs"
 local cjson = require "cjson.safe"
 
 local http = {}
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-http.shell_quote = q
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local q, read_file, write_file = fs.quote, fs.read_file, fs.write_file
 
 local function parse_headers(raw)
   -- the last block wins (after 100 Continue and the like)

@@ -9,6 +9,7 @@
 -- Responses are those of support.http: {status, headers, body, json}; a reset or truncated
 -- connection gives nil, message. Tables are encoded with cjson, which writes an empty table as {}:
 -- pass a JSON string (with a Content-Type header) when a body needs an empty list.
+local fs = require "support.fs"
 local cjson = require "cjson.safe"
 local http = require "support.http"
 
@@ -16,24 +17,7 @@ local sandbox = {}
 local Sandbox = {}
 Sandbox.__index = Sandbox
 
-local q = http.shell_quote
-
-local function sleep(s)
-  os.execute("sleep " .. s)
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function alive(pid)
-  local r = os.execute("kill -0 " .. pid .. " 2>/dev/null")
-  return r == true or r == 0 -- 5.2+: true; 5.1/LuaJIT: the exit status
-end
+local q, sleep, read_file, alive = fs.quote, fs.sleep, fs.read_file, fs.alive
 
 function sandbox.start(o)
   o = o or {}

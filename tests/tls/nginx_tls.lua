@@ -3,47 +3,12 @@
 -- gzip on and unbuffered (chunked) responses. Everything lives in one temp directory.
 --   local tls = require("tls.nginx_tls").start{upstream = "http://127.0.0.1:PORT"}
 --   tls.port, tls.ca_file, tls.dir, tls:error_log(), tls:stop()
-local socket = require "socket"
+local fs = require "support.fs"
+local nginx = require "support.nginx"
 
 local M = {}
-local Server = {}
-Server.__index = Server
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-
-local function alive(pid)
-  if pid == nil then return false end
-  local r = os.execute("kill -0 " .. pid .. " 2>/dev/null")
-  return r == true or r == 0 -- 5.1/LuaJIT: the exit status
-end
-
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
+local q, sh, read_file, write_file = fs.quote, fs.sh, fs.read_file, fs.write_file
 
 -- CA and server certificate (EC P-256: fast to make), SAN IP:127.0.0.1 and DNS:localhost.
 local function make_certificates(dir)
@@ -108,67 +73,15 @@ end
 
 -- o.upstream: "http://127.0.0.1:PORT"
 function M.start(o)
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(sh("mkdir -m 755 " .. q(dir)), "cannot create " .. dir)
-  local self = setmetatable({ dir = dir, ca_file = dir .. "/ca.pem" }, Server)
-  local ok, err = pcall(function()
-    make_certificates(dir)
-    for _ = 1, 10 do
-      local port = free_port()
-      write_file(dir .. "/nginx.conf", nginx_conf(dir, port, o.upstream))
-      os.remove(dir .. "/error.log")
-      local p = io.popen("sh -c " .. q("exec nginx -e " .. q(dir .. "/error.log") .. " -c " .. q(dir .. "/nginx.conf")
-        .. " -p " .. q(dir) .. " >" .. q(dir .. "/nginx.out") .. " 2>&1 & echo $!"))
-      local pid = p:read("*l")
-      p:close()
-      self.pid = pid
-      for _ = 1, 100 do
-        if not alive(pid) then break end
-        local c = socket.connect("127.0.0.1", port)
-        if c then
-          c:close()
-          self.port = port
-          return
-        end
-        socket.sleep(0.05)
-      end
-      self:stop_nginx()
-      local log = (read_file(dir .. "/error.log") or "") .. (read_file(dir .. "/nginx.out") or "")
-      if not log:find("Address already in use", 1, true) then
-        error("nginx did not start: " .. log)
-      end
-    end
-    error("nginx: no free port after 10 tries")
-  end)
+  local dir = fs.temp_dir()
+  local ok, err = pcall(make_certificates, dir)
   if not ok then
-    self:stop()
+    os.execute("rm -rf " .. q(dir))
     error(err, 0)
   end
-  return self
-end
-
-function Server:error_log()
-  return read_file(self.dir .. "/error.log") or ""
-end
-
-function Server:stop_nginx()
-  if not self.pid then return end
-  os.execute("kill -QUIT " .. self.pid .. " 2>/dev/null")
-  for _ = 1, 100 do
-    if not alive(self.pid) then break end
-    socket.sleep(0.05)
-  end
-  if alive(self.pid) then os.execute("kill -9 " .. self.pid .. " 2>/dev/null") end
-  self.pid = nil
-end
-
-function Server:stop()
-  self:stop_nginx()
-  if self.dir then
-    os.execute("rm -rf " .. q(self.dir))
-    self.dir = nil
-  end
+  local server = nginx.start{ dir = dir, render = function(port) return nginx_conf(dir, port, o.upstream) end }
+  server.ca_file = dir .. "/ca.pem"
+  return server
 end
 
 return M

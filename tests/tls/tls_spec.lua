@@ -2,13 +2,12 @@
 -- caller's CA file, gzip and chunked responses decoded transparently, verification failures
 -- surfaced as kind "tls" without a retry, and the API key refused over plain http:// to a
 -- non-loopback host.
+local fs = require "support.fs"
 local collate = require "collate"
 local sandbox = require "support.sandbox"
 local nginx_tls = require "tls.nginx_tls"
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = fs.quote
 
 local function capture(cmd)
   local p = assert(io.popen(cmd .. " 2>&1"))

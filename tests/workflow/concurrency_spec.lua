@@ -1,6 +1,7 @@
 -- 500 authorizations across every sandbox scenario driven to their outcomes at once by
 -- scripts/ops/submit-batch, with the number of connections checked at the server, against the
 -- same script run sequentially on a sample of the same mix. Prints the measured numbers.
+local fs = require "support.fs"
 local cjson = require "cjson"
 local sandbox = require "support.sandbox"
 local cases = require "workflow.cases"
@@ -13,7 +14,7 @@ local MAX_CONNECTIONS = 16
 local RUN = os.getenv("COLLATE_RUN_BIN") or "build/bin/collate-run"
 local SOURCE = os.getenv("COLLATE_SOURCE_DIR") or "."
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local q = fs.quote
 
 local function now()
   local p = io.popen("date +%s.%N")

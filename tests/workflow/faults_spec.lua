@@ -1,6 +1,7 @@
 -- A bulk run through injected faults: responses lost after the server processed the request
 -- (reset after), 503s and 429s, on every kind of call a case makes. Every case still reaches its
 -- outcome, none is created twice, and the lost writes show up as version_conflict recoveries.
+local fs = require "support.fs"
 local cjson = require "cjson"
 local sandbox = require "support.sandbox"
 local cases = require "workflow.cases"
@@ -10,7 +11,7 @@ local SPEED = 1000
 local RUN = os.getenv("COLLATE_RUN_BIN") or "build/bin/collate-run"
 local SOURCE = os.getenv("COLLATE_SOURCE_DIR") or "."
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local q = fs.quote
 
 describe("a bulk run under faults", function()
   local sb, dir

@@ -1,5 +1,6 @@
 -- scripts/ops: --help, usage errors, and submit-batch -> status -> drive -> submit-batch (resume)
 -- against the sandbox.
+local fs = require "support.fs"
 local cjson = require "cjson"
 local sandbox = require "support.sandbox"
 
@@ -8,7 +9,7 @@ local SOURCE = os.getenv("COLLATE_SOURCE_DIR") or "."
 local CASES = SOURCE .. "/scripts/examples/cases.csv"
 local SPEED = 1000
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local q = fs.quote
 
 -- run(script, args, env) -> stdout, exit code
 local function run(script, args, env)

@@ -1,5 +1,6 @@
 -- A bulk run killed half-way (SIGKILL) and run again: the sandbox's request log proves that no
 -- case was created twice and that every case finished.
+local fs = require "support.fs"
 local cjson = require "cjson"
 local sandbox = require "support.sandbox"
 local cases = require "workflow.cases"
@@ -9,7 +10,7 @@ local SPEED = 300
 local RUN = os.getenv("COLLATE_RUN_BIN") or "build/bin/collate-run"
 local SOURCE = os.getenv("COLLATE_SOURCE_DIR") or "."
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local q = fs.quote
 
 local function read(path)
   local f = io.open(path, "rb")
@@ -19,7 +20,7 @@ local function read(path)
   return s
 end
 
-local function alive(pid) return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true end
+local alive = fs.alive
 
 describe("a bulk run killed half-way", function()
   local sb, dir
