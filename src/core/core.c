@@ -21,6 +21,16 @@ static const luaL_Reg functions[] = {
   {NULL, NULL}
 };
 
+void collate_register_class(lua_State *L, const char *name, const luaL_Reg *metamethods,
+                            const luaL_Reg *methods) {
+  luaL_newmetatable(L, name);
+  luaL_setfuncs(L, metamethods, 0);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
 COLLATE_EXPORT int luaopen_collate_core(lua_State *L) {
   collate_http_register(L);
   collate_multi_register(L);

@@ -23,6 +23,9 @@ int collate_l_http(lua_State *L);   /* http.c */
 void collate_http_register(lua_State *L);  /* creates the handle metatable */
 int collate_l_multi(lua_State *L);  /* multi.c */
 void collate_multi_register(lua_State *L);
+/* A userdata class: metatable `name` with `metamethods`, and `methods` as its __index. */
+void collate_register_class(lua_State *L, const char *name, const luaL_Reg *metamethods,
+                            const luaL_Reg *methods);
 const char *collate_curl_version(void);
 void collate_routes_push(lua_State *L);   /* routes.c: the core.routes table */
 

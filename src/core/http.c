@@ -65,12 +65,7 @@ static const luaL_Reg metamethods[] = {
 };
 
 void collate_http_register(lua_State *L) {
-  luaL_newmetatable(L, HANDLE_MT);
-  luaL_setfuncs(L, metamethods, 0);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  collate_register_class(L, HANDLE_MT, metamethods, methods);
 }
 
 /* core.http() -> handle. The userdata exists, closed, before curl is asked for anything. */

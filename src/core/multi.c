@@ -171,12 +171,7 @@ static const luaL_Reg metamethods[] = {
 };
 
 void collate_multi_register(lua_State *L) {
-  luaL_newmetatable(L, MULTI_MT);
-  luaL_setfuncs(L, metamethods, 0);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  collate_register_class(L, MULTI_MT, metamethods, methods);
 }
 
 /* core.multi{max_connections = n} -> multi handle */

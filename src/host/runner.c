@@ -1,4 +1,5 @@
 #include "runner.h"
+#include "traceback.h"
 
 #include "paths.h"
 #include "redact.h"
@@ -55,19 +56,6 @@ static void release_sigint(lua_State *L)
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
-static int msghandler(lua_State *L)
-{
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-      msg = lua_tostring(L, -1);
-    else
-      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
 /* Prints the error on top of the stack (redacted) and pops it. */
 static void report(lua_State *L)
 {
@@ -80,7 +68,7 @@ static void report(lua_State *L)
 static int docall(lua_State *L, int narg, int nres)
 {
   int base = lua_gettop(L) - narg;
-  lua_pushcfunction(L, msghandler);
+  lua_pushcfunction(L, collate_traceback);
   lua_insert(L, base);
   int status = lua_pcall(L, narg, nres, base);
   lua_remove(L, base);

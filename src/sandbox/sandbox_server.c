@@ -1,4 +1,5 @@
 #include "sandbox_server.h"
+#include "traceback.h"
 
 #include "paths.h"
 
@@ -158,19 +159,6 @@ static int l_log(lua_State *L)
     fputc('\n', stderr);
   funlockfile(stderr);
   return 0;
-}
-
-static int msgh_traceback(lua_State *L)
-{
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-      msg = lua_tostring(L, -1);
-    else
-      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
 }
 
 struct start_args {
@@ -614,7 +602,7 @@ static enum MHD_Result respond(struct collate_sandbox *s, struct conn *cn,
 
     pthread_mutex_lock(&s->lua_lock);
     int top = lua_gettop(L);
-    lua_pushcfunction(L, msgh_traceback);
+    lua_pushcfunction(L, collate_traceback);
     lua_pushcfunction(L, handle_call);
     lua_pushlightuserdata(L, &r);
     if (lua_pcall(L, 1, 0, top + 1) != LUA_OK) {
@@ -804,7 +792,7 @@ static void save_state(struct collate_sandbox *s, int force)
   lua_State *L = s->L;
   if (s->app_ref != LUA_NOREF) {
     int top = lua_gettop(L);
-    lua_pushcfunction(L, msgh_traceback);
+    lua_pushcfunction(L, collate_traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->app_ref);
     lua_getfield(L, -1, "save");
     lua_insert(L, -2);
@@ -928,7 +916,7 @@ struct collate_sandbox *collate_sandbox_start(const struct collate_sandbox_optio
   char perr[512] = "";
   /* not fatal: LUA_PATH may still lead to the app; the require error then says where it looked */
   collate_paths_setup(L, perr, sizeof perr);
-  lua_pushcfunction(L, msgh_traceback);
+  lua_pushcfunction(L, collate_traceback);
   lua_pushcfunction(L, load_module);
   if (lua_pcall(L, 0, 1, 1) != LUA_OK) {
     snprintf(err, errlen, "cannot load collate.sandbox.app: %s%s%s", lua_tostring(L, -1),
