@@ -63,7 +63,7 @@ static void print_versions(lua_State *L)
   fflush(stdout);
 }
 
-static struct collate_sandbox *start_sandbox(double speed, const char *argv0)
+static struct collate_sandbox *start_sandbox(double speed)
 {
   struct collate_sandbox_options o;
   memset(&o, 0, sizeof o);
@@ -73,7 +73,6 @@ static struct collate_sandbox *start_sandbox(double speed, const char *argv0)
   o.clock_mode = "realtime";
   o.clock_speed = speed;
   o.log_level = 0;
-  o.argv0 = argv0;
 
   /* The server's threads inherit this mask: Ctrl-C must reach the script's thread. */
   sigset_t block, old;
@@ -133,7 +132,7 @@ int main(int argc, char **argv)
   struct collate_sandbox *sandbox = NULL;
   if (a.sandbox) {
     redact_add(SANDBOX_KEY);
-    sandbox = start_sandbox(a.clock_speed, argv[0]);
+    sandbox = start_sandbox(a.clock_speed);
     if (sandbox == NULL) {
       host_args_free(&a);
       redact_clear();

@@ -78,7 +78,6 @@ int main(int argc, char **argv)
   o.clock_mode = "realtime";
   o.clock_speed = 1.0;
   o.log_level = 1;
-  o.argv0 = argv[0];
   const char *port_file = NULL;
   char *keys = NULL;
   size_t keys_len = 0;

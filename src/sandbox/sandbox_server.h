@@ -13,7 +13,6 @@ struct collate_sandbox_options {
   const char *clock_mode;     /* "realtime" (default) or "step" */
   double clock_speed;         /* default 1 */
   int log_level;              /* 0 quiet, 1 info (a line per request), 2 debug */
-  const char *argv0;          /* to find the Lua files (src/common/paths.h) */
   const char *state_file;     /* NULL: none; else loaded at start, saved when dirty and at stop */
 };
 
