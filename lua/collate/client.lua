@@ -81,6 +81,8 @@ end
 
 -- A plain route: build, perform, convert.
 local function route_method(ctx, name, safe)
+  local is_list = name:match("%.list$") ~= nil
+  local public = name == "health" -- the one route without authentication
   return function(params)
     if params == nil then params = {} end
     if type(params) ~= "table" then
@@ -91,9 +93,9 @@ local function route_method(ctx, name, safe)
     if err then return raise_or_return(safe, nil, err) end
     local request, message = core.build_request(name, api)
     if not request then return raise_or_return(safe, nil, errors.invalid_argument(message)) end
-    if name == "health" then request.authenticated = false end
+    if public then request.authenticated = false end
     local value, failure = perform(ctx, request, options)
-    if value ~= nil and name:match("%.list$") then pagination.normalize_page(value) end
+    if value ~= nil and is_list then pagination.normalize_page(value) end
     return raise_or_return(safe, value, failure)
   end
 end
