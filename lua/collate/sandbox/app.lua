@@ -172,14 +172,7 @@ function App:process(req, ctx, entry)
   local st = self.st
   self:authenticate(req)
 
-  local spec, params = ROUTER:find(req.method, req.path)
-  if not spec then
-    if #params > 0 then
-      http.fail(405, "method_not_allowed", req.method .. " is not allowed on " .. req.path .. ".", nil, nil,
-        { Allow = table.concat(params, ", ") })
-    end
-    http.fail(404, "not_found", "No route " .. req.method .. " " .. req.path .. ".")
-  end
+  local spec, params = ROUTER:resolve(req.method, req.path)
   ctx.params = params
 
   -- headers

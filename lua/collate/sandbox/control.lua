@@ -187,14 +187,7 @@ local ROUTER = router.new({
 })
 
 function control.handle(app, req)
-  local spec, params = ROUTER:find(req.method, req.path)
-  if not spec then
-    if #params > 0 then
-      http.fail(405, "method_not_allowed", req.method .. " is not allowed on " .. req.path .. ".", nil, nil,
-        { Allow = table.concat(params, ", ") })
-    end
-    http.fail(404, "not_found", "No route " .. req.method .. " " .. req.path .. ".")
-  end
+  local spec, params = ROUTER:resolve(req.method, req.path)
   local status, body = spec[3](app, req, params)
   return http.json(status, body)
 end

@@ -1,4 +1,6 @@
 -- Path templates ("/v1/files/{file_id}") matched segment by segment; 404 / 405 with Allow.
+local http = require "collate.sandbox.http"
+
 local router = {}
 router.__index = router
 
@@ -47,6 +49,17 @@ function router:find(method, path)
   end
   table.sort(allow)
   return nil, allow
+end
+
+-- Returns spec, params; raises the contract's 405 (with Allow) or 404 when nothing matches.
+function router:resolve(method, path)
+  local spec, params = self:find(method, path)
+  if spec then return spec, params end
+  if #params > 0 then
+    http.fail(405, "method_not_allowed", method .. " is not allowed on " .. path .. ".", nil, nil,
+      { Allow = table.concat(params, ", ") })
+  end
+  http.fail(404, "not_found", "No route " .. method .. " " .. path .. ".")
 end
 
 return router
