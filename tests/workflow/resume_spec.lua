@@ -27,9 +27,7 @@ describe("a bulk run killed half-way", function()
 
   setup(function()
     sb = sandbox.start{ args = { "--clock-speed", tostring(SPEED), "--log-level", "quiet" } }
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. q(dir)))
+    dir = fs.temp_dir()
   end)
   teardown(function()
     if sb then sb:stop() end
