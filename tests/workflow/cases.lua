@@ -1,6 +1,8 @@
 -- Test batches: n cases cycling through scripts/examples/cases.csv (every sandbox scenario and
 -- the default flow), each with its own case_id; default-flow rows get their own member ID.
 local csv = require "collate.csv"
+local fs = require "support.fs"
+local sandbox = require "support.sandbox"
 
 local M = {}
 
@@ -55,6 +57,22 @@ function M.reset_connection_peak(sb)
   local r = sb:control("DELETE", "/_sandbox/connections")
   assert(r.status == 200, "DELETE /_sandbox/connections: " .. tostring(r.status))
   return r.json.apiOpen
+end
+
+-- A sandbox on a fast realtime clock and a temp directory for a describe block's tests:
+--   local fixture = cases.fast_sandbox(SPEED); setup(fixture.start); teardown(fixture.stop)
+-- then fixture.sb and fixture.dir inside the tests.
+function M.fast_sandbox(speed)
+  local fixture = {}
+  function fixture.start()
+    fixture.sb = sandbox.start{ args = { "--clock-speed", tostring(speed), "--log-level", "quiet" } }
+    fixture.dir = fs.temp_dir()
+  end
+  function fixture.stop()
+    if fixture.sb then fixture.sb:stop() end
+    if fixture.dir then os.execute("rm -rf " .. fs.quote(fixture.dir)) end
+  end
+  return fixture
 end
 
 return M

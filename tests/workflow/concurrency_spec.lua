@@ -3,7 +3,6 @@
 -- same script run sequentially on a sample of the same mix. Prints the measured numbers.
 local fs = require "support.fs"
 local cjson = require "cjson"
-local sandbox = require "support.sandbox"
 local cases = require "workflow.cases"
 
 local N = tonumber(os.getenv("COLLATE_WORKFLOW_CASES")) or 500
@@ -43,18 +42,12 @@ local function submit(sb, csv_path, journal, extra)
 end
 
 describe("500 authorizations at once", function()
-  local sb, dir
-
-  setup(function()
-    sb = sandbox.start{ args = { "--clock-speed", tostring(SPEED), "--log-level", "quiet" } }
-    dir = fs.temp_dir()
-  end)
-  teardown(function()
-    if sb then sb:stop() end
-    if dir then os.execute("rm -rf " .. q(dir)) end
-  end)
+  local fixture = cases.fast_sandbox(SPEED)
+  setup(fixture.start)
+  teardown(fixture.stop)
 
   it("reach their outcomes concurrently, within the connection bound, far faster than one by one", function()
+    local sb, dir = fixture.sb, fixture.dir
     -- sequential: the same script without the scheduler, on a sample of the same mix
     local sample_csv = dir .. "/sample.csv"
     local _, sample_expected = cases.write(sample_csv, SAMPLE)

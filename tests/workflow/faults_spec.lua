@@ -3,7 +3,6 @@
 -- outcome, none is created twice, and the lost writes show up as version_conflict recoveries.
 local fs = require "support.fs"
 local cjson = require "cjson"
-local sandbox = require "support.sandbox"
 local cases = require "workflow.cases"
 
 local N = 110 -- ten of each row of scripts/examples/cases.csv
@@ -14,18 +13,12 @@ local SOURCE = os.getenv("COLLATE_SOURCE_DIR") or "."
 local q = fs.quote
 
 describe("a bulk run under faults", function()
-  local sb, dir
-
-  setup(function()
-    sb = sandbox.start{ args = { "--clock-speed", tostring(SPEED), "--log-level", "quiet" } }
-    dir = fs.temp_dir()
-  end)
-  teardown(function()
-    if sb then sb:stop() end
-    if dir then os.execute("rm -rf " .. q(dir)) end
-  end)
+  local fixture = cases.fast_sandbox(SPEED)
+  setup(fixture.start)
+  teardown(fixture.stop)
 
   it("finishes every case once, recovering lost writes by re-reading", function()
+    local sb, dir = fixture.sb, fixture.dir
     local csv_path = dir .. "/cases.csv"
     local _, expected = cases.write(csv_path, N)
     local A = "/v1/prior-authorizations/*"

@@ -2,7 +2,6 @@
 -- case was created twice and that every case finished.
 local fs = require "support.fs"
 local cjson = require "cjson"
-local sandbox = require "support.sandbox"
 local cases = require "workflow.cases"
 
 local N = 200
@@ -13,28 +12,18 @@ local SOURCE = os.getenv("COLLATE_SOURCE_DIR") or "."
 local q = fs.quote
 
 local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("*a")
-  f:close()
-  return s
+  return fs.read_file(path) or ""
 end
 
 local alive = fs.alive
 
 describe("a bulk run killed half-way", function()
-  local sb, dir
-
-  setup(function()
-    sb = sandbox.start{ args = { "--clock-speed", tostring(SPEED), "--log-level", "quiet" } }
-    dir = fs.temp_dir()
-  end)
-  teardown(function()
-    if sb then sb:stop() end
-    if dir then os.execute("rm -rf " .. q(dir)) end
-  end)
+  local fixture = cases.fast_sandbox(SPEED)
+  setup(fixture.start)
+  teardown(fixture.stop)
 
   it("resumes on re-run: no case created twice, every case finished", function()
+    local sb, dir = fixture.sb, fixture.dir
     local csv_path, journal = dir .. "/cases.csv", dir .. "/cases.journal"
     local _, expected = cases.write(csv_path, N)
     local args = table.concat({ q(RUN), q(SOURCE .. "/scripts/ops/submit-batch"), q(csv_path),
@@ -119,6 +108,7 @@ describe("a bulk run killed half-way", function()
   end)
 
   it("a case journaled with its key but no authorization is created with that key again: a replay", function()
+    local sb, dir = fixture.sb, fixture.dir
     assert.are.equal(200, sb:reset{ mode = "realtime", speed = SPEED }.status)
     local rows = cases.write(dir .. "/one.csv", 2) -- quickstart_receipt, straight_approval
     local key = "k-" .. tostring(os.time()) .. "-resume"
