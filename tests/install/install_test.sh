@@ -23,7 +23,7 @@ case $mode in
     ;;
   luarocks)
     mkdir "$tmp/src"
-    cp -r "$src/CMakeLists.txt" "$src/src" "$src/lua" "$src/sandbox" "$src"/collate-lua-*.rockspec "$tmp/src/"
+    cp -r "$src/CMakeLists.txt" "$src/src" "$src/sandbox" "$src/lua" "$src"/collate-lua-*.rockspec "$tmp/src/"
     (cd "$tmp/src" && HOME=$tmp luarocks --lua-version=5.4 make --tree "$prefix" --deps-mode=none \
        collate-lua-0.1.0-1.rockspec) >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "luarocks make"; }
     rm -rf "$tmp/src"
