@@ -172,6 +172,14 @@ function H.payer_event(app, req, params)
   return 200, A.render(st, a)
 end
 
+-- The C front's connection telemetry (docs/sandbox-extensions.md); DELETE resets the peaks and
+-- `accepted` first. Absent when the app runs without the front.
+function H.connections(app, req)
+  local counts = app.opts.connections
+  if not counts then http.fail(404, "not_found", "No connection telemetry without the C front.") end
+  return 200, counts(req.method == "DELETE")
+end
+
 local ROUTER = router.new({
   { "GET", "/_sandbox/clock", H.clock_get },
   { "POST", "/_sandbox/clock", H.clock_set },
@@ -183,6 +191,8 @@ local ROUTER = router.new({
   { "GET", "/_sandbox/requests", H.requests_get },
   { "DELETE", "/_sandbox/requests", H.requests_delete },
   { "POST", "/_sandbox/reset", H.reset },
+  { "GET", "/_sandbox/connections", H.connections },
+  { "DELETE", "/_sandbox/connections", H.connections },
   { "POST", "/_sandbox/prior-authorizations/{id}/payer-events", H.payer_event },
 })
 
