@@ -1,16 +1,16 @@
 -- The /v1 route table: per route its checks (If-Match, Idempotency-Key, body schema) and its
 -- handler. Handlers get ctx {st, req, now, params, query, body, if_match} and return
 -- status, body_table or a full response table.
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
-local validate = require "collate.sandbox.validate"
-local Q = require "collate.sandbox.questionnaire"
-local A = require "collate.sandbox.authorizations"
-local L = require "collate.sandbox.livesession"
-local files = require "collate.sandbox.files"
-local catalog = require "collate.sandbox.catalog"
-local scenarios = require "collate.sandbox.scenarios"
-local paginate = require "collate.sandbox.paginate"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
+local validate = require "collate_sandbox.validate"
+local Q = require "collate_sandbox.questionnaire"
+local A = require "collate_sandbox.authorizations"
+local L = require "collate_sandbox.livesession"
+local files = require "collate_sandbox.files"
+local catalog = require "collate_sandbox.catalog"
+local scenarios = require "collate_sandbox.scenarios"
+local paginate = require "collate_sandbox.paginate"
 
 local H = {}
 

@@ -1,7 +1,7 @@
 -- The scenario catalog (contract §6.3) and the default behaviour; each entry carries the knobs
 -- authorizations.lua reads (documents, discovery result, timings, outcome) and the §3.12 fields.
-local json = require "collate.sandbox.json"
-local Q = require "collate.sandbox.questionnaire"
+local json = require "collate_sandbox.json"
+local Q = require "collate_sandbox.questionnaire"
 
 local scenarios = {}
 

@@ -1,13 +1,13 @@
 -- /_sandbox/* (contract §6.6): clock, faults, request log, reset, forced payer events. No
 -- authentication, never faulted, not logged.
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
-local validate = require "collate.sandbox.validate"
-local timefmt = require "collate.sandbox.timefmt"
-local router = require "collate.sandbox.router"
-local faults = require "collate.sandbox.faults"
-local requestlog = require "collate.sandbox.requestlog"
-local A = require "collate.sandbox.authorizations"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
+local validate = require "collate_sandbox.validate"
+local timefmt = require "collate_sandbox.timefmt"
+local router = require "collate_sandbox.router"
+local faults = require "collate_sandbox.faults"
+local requestlog = require "collate_sandbox.requestlog"
+local A = require "collate_sandbox.authorizations"
 
 local control = {}
 

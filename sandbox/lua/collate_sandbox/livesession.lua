@@ -1,6 +1,6 @@
 -- The live session read model (contract §3.10, §4.8) and access grants (§3.11, §6.6.6).
-local json = require "collate.sandbox.json"
-local A = require "collate.sandbox.authorizations"
+local json = require "collate_sandbox.json"
+local A = require "collate_sandbox.authorizations"
 
 local L = {}
 

@@ -1,10 +1,10 @@
 -- Authorizations: creation, the read model (§3.1), client writes (§2.5 – §2.10), the server-side
 -- transitions fired by the clock (§4.3, §6.3) and forced payer events (§6.6.2).
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
-local Q = require "collate.sandbox.questionnaire"
-local catalog = require "collate.sandbox.catalog"
-local scenarios = require "collate.sandbox.scenarios"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
+local Q = require "collate_sandbox.questionnaire"
+local catalog = require "collate_sandbox.catalog"
+local scenarios = require "collate_sandbox.scenarios"
 
 local A = {}
 
@@ -400,7 +400,7 @@ local function schedule_payer_event(st, a, t)
 end
 
 local function add_days(date, days)
-  local timefmt = require "collate.sandbox.timefmt"
+  local timefmt = require "collate_sandbox.timefmt"
   local e = timefmt.date_to_epoch(date)
   if not e then return nil end
   return timefmt.format_date(e + days * 86400)

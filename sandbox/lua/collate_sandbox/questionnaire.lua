@@ -1,8 +1,8 @@
 -- The standard questionnaire (contract §6.2, §3.4), answer validation (§2.7, §3.5), the merge by
 -- top-level linkId, and the question/issue part of the requirements (§3.3).
-local json = require "collate.sandbox.json"
-local timefmt = require "collate.sandbox.timefmt"
-local validate = require "collate.sandbox.validate"
+local json = require "collate_sandbox.json"
+local timefmt = require "collate_sandbox.timefmt"
+local validate = require "collate_sandbox.validate"
 
 local Q = {}
 
