@@ -12,7 +12,7 @@ local validate = require "collate_sandbox.validate"
 local idempotency = require "collate_sandbox.idempotency"
 local faults = require "collate_sandbox.faults"
 local requestlog = require "collate_sandbox.requestlog"
-local A = require "collate_sandbox.authorizations"
+local authorizations = require "collate_sandbox.authorizations"
 local control = require "collate_sandbox.control"
 local persist = require "collate_sandbox.persist"
 
@@ -108,7 +108,7 @@ end
 
 function App:fire_until(limit)
   local st = self.st
-  local fired = st.clock:fire_until(limit, function(ev) A.fire(st, ev) end)
+  local fired = st.clock:fire_until(limit, function(ev) authorizations.fire(st, ev) end)
   if #fired > 0 then self.dirty = true end
   return fired
 end
