@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define APP_MODULE "collate.sandbox.app"
+#define APP_MODULE "collate_sandbox.app"
 
 static int l_wall_time(lua_State *L)
 {
@@ -136,7 +136,7 @@ int bridge_open(struct collate_sandbox *s, char *err, size_t errlen)
   luaL_openlibs(L);
   char perr[512] = "";
   /* not fatal: LUA_PATH may still lead to the app; the require error then says where it looked */
-  collate_paths_setup(L, perr, sizeof perr);
+  collate_paths_setup_sandbox(L, perr, sizeof perr);
   lua_pushcfunction(L, collate_traceback);
   lua_pushcfunction(L, load_module);
   int rc = lua_pcall(L, 0, 0, 1);
