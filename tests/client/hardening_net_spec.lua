@@ -195,6 +195,29 @@ describe("network hardening", function()
     end)
   end)
 
+  describe("downloads", function()
+    it("keep their own limit, and a download past it leaves no file", function()
+      local setup_client = collate.new{ api_key = sb.key, environment = sb.url }
+      local created = setup_client.files.create{ file_name = "a.pdf", content_type = "application/pdf",
+        purpose = "authorization_attachment" }
+      setup_client.files.upload{ upload = created.upload, data = "%PDF-1.4 " .. ("x"):rep(4000) }
+      setup_client.files.complete{ file_id = created.file.id }
+      local client = collate.new{ api_key = sb.key, environment = sb.url, max_response_bytes = 64 }
+      local path = os.tmpname()
+      os.remove(path)
+      -- streamed to a path: the download default (1 GiB), not the client's in-memory limit
+      local got = client.files.download{ file_id = created.file.id, path = path }
+      assert.are.equal(path, got.path)
+      os.remove(path)
+      local err = raises(client.files.download, { file_id = created.file.id, path = path, max_response_bytes = 100 })
+      assert.are.equal("response_too_large", err.code)
+      assert.is_nil(io.open(path, "rb"), "no file at path")
+      assert.is_nil(io.open(path .. ".part", "rb"), "no partial file")
+      -- to a string: the client's max_response_bytes
+      assert.are.equal("response_too_large", raises(client.files.download, { file_id = created.file.id }).code)
+    end)
+  end)
+
   describe("logs", function()
     it("escape control characters from the server", function()
       local srv = canned.start("error_crlf")

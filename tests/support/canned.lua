@@ -13,6 +13,7 @@ local q = fs.quote
 local Server = {}
 Server.__index = Server
 
+-- The interpreter of the client child: the suite's own (luajit in the LuaJIT mirror).
 local function lua_bin()
   return os.getenv("COLLATE_TEST_LUA") or "lua5.4"
 end
@@ -20,7 +21,8 @@ end
 function M.start(mode, ...)
   local tmp = os.tmpname()
   local self = setmetatable({ port_file = tmp .. ".port", log_file = tmp .. ".log", tmp = tmp }, Server)
-  local args = { q(lua_bin()), q("tests/support/canned_server.lua"), q(self.port_file), q(self.log_file), q(mode) }
+  -- the server always runs on lua5.4 (LuaSocket); only the client follows COLLATE_TEST_LUA
+  local args = { q("lua5.4"), q("tests/support/canned_server.lua"), q(self.port_file), q(self.log_file), q(mode) }
   for _, a in ipairs({ ... }) do args[#args + 1] = q(a) end
   local p = io.popen("sh -c " .. q("exec " .. table.concat(args, " ") .. " >" .. q(tmp .. ".out") .. " 2>&1 & echo $!"))
   self.pid = p:read("*l")
