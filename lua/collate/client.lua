@@ -81,7 +81,7 @@ end
 
 -- A plain route: build, perform, convert.
 local function route_method(ctx, name, safe)
-  local is_list = name:match("%.list$") ~= nil
+  local is_page = core.routes[name].paginated -- unpaginated lists return the contract's shape
   local public = name == "health" -- the one route without authentication
   return function(params)
     if params == nil then params = {} end
@@ -95,7 +95,7 @@ local function route_method(ctx, name, safe)
     if not request then return raise_or_return(safe, nil, errors.invalid_argument(message)) end
     if public then request.authenticated = false end
     local value, failure = perform(ctx, request, options)
-    if value ~= nil and is_list then pagination.normalize_page(value) end
+    if value ~= nil and is_page then pagination.normalize_page(value) end
     return raise_or_return(safe, value, failure)
   end
 end
@@ -122,8 +122,8 @@ function M.new(options, safe)
   for name in pairs(core.routes) do
     install(client, name, route_method(ctx, name, safe))
   end
-  for name in pairs(core.routes) do
-    if name:match("%.list$") then
+  for name, route in pairs(core.routes) do
+    if route.paginated then
       local list = route_method(ctx, name, false)
       install(client, name:gsub("%.list$", ".each"), pagination.iterator(name, list))
     end

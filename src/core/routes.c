@@ -109,13 +109,20 @@ static void push_names(lua_State *L, const struct collate_route *r, int required
   }
 }
 
-/* core.routes[name] = {method, path, params = {names...}, required = {names...}} */
+/* A route paginates when it takes a cursor (contract 1.8). */
+int collate_route_paginated(const struct collate_route *r) {
+  return collate_route_param(r, "cursor") != NULL;
+}
+
+/* core.routes[name] = {method, path, params = {names...}, required = {names...}, paginated} */
 void collate_routes_push(lua_State *L) {
   int i;
   lua_createtable(L, 0, collate_route_count);
   for (i = 0; i < collate_route_count; i++) {
     const struct collate_route *r = &collate_routes[i];
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
+    lua_pushboolean(L, collate_route_paginated(r));
+    lua_setfield(L, -2, "paginated");
     lua_pushstring(L, r->method);
     lua_setfield(L, -2, "method");
     lua_pushstring(L, r->path);

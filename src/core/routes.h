@@ -35,5 +35,6 @@ extern const int collate_route_count;
 
 const struct collate_route *collate_route_find(const char *name);
 const struct collate_param *collate_route_param(const struct collate_route *r, const char *name);
+int collate_route_paginated(const struct collate_route *r);
 
 #endif

@@ -208,6 +208,8 @@ static const char *routes_table =
   "deep_eq(core.routes['authorizations.list'].params,\n"
   "  { 'status', 'provider_npi', 'external_case_id', 'limit', 'cursor' }, 'list params')\n"
   "deep_eq(core.routes['files.create'].required, { 'file_name', 'content_type', 'purpose' })\n"
+  "eq(core.routes['authorizations.list'].paginated, true, 'authorizations.list paginates')\n"
+  "eq(core.routes['authorization_routes.list'].paginated, false, 'routes list: unpaginated')\n"
   "for _, name in ipairs({ 'health', 'authorizations.create', 'authorizations.list',\n"
   "  'authorizations.retrieve', 'authorizations.confirm', 'authorizations.cancel',\n"
   "  'authorizations.answers.patch', 'authorizations.attachments.create',\n"

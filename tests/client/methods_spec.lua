@@ -92,6 +92,13 @@ describe("the method map", function()
     assert.are.equal("1234567893", routes.provider_npi)
     assert.are.equal(5, #routes.options)
     assert.are.equal("Aetna CA drug", routes.options[1].label)
+    assert.is_nil(routes.data) -- unpaginated (contract 2.11): no page shape, no each
+    assert.is_nil(routes.pagination)
+    assert.is_nil(client.authorization_routes.each)
+    for _, list in ipairs{ client.authorizations, client.authorizations.attachments, client.payers,
+                           client.providers, client.sandbox.scenarios } do
+      assert.is_function(list.each)
+    end
     local resolved = client.authorization_routes.resolve{ provider_npi = "1234567893", payer_id = "payer_aetna",
       coverage_state = "CA", request_type = "drug", service_code = { system = "hcpcs", code = "J0791" } }
     assert.are.equal("collate_managed", resolved.access_mode)

@@ -4,7 +4,7 @@
 #include <stddef.h>
 
 /* The sandbox's HTTP front: libmicrohttpd owns sockets and threads, one Lua state running
- * collate.sandbox.app owns every rule of the contract (docs/architecture.md). */
+ * collate_sandbox.app owns every rule of the contract (docs/architecture.md). */
 
 struct collate_sandbox_options {
   const char *bind_address;   /* default "127.0.0.1" */

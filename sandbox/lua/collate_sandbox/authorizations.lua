@@ -1,19 +1,21 @@
 -- Authorizations: creation, the read model (§3.1), client writes (§2.5 – §2.10), the server-side
 -- transitions fired by the clock (§4.3, §6.3) and forced payer events (§6.6.2).
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
-local Q = require "collate.sandbox.questionnaire"
-local catalog = require "collate.sandbox.catalog"
-local scenarios = require "collate.sandbox.scenarios"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
+local questionnaire = require "collate_sandbox.questionnaire"
+local catalog = require "collate_sandbox.catalog"
+local scenarios = require "collate_sandbox.scenarios"
 
-local A = {}
+local authorizations = {}
 
-A.STEP = 5
-A.DECISION = 60
-A.ABANDON = 1800
+authorizations.STEP = 5
+authorizations.DECISION = 60
+authorizations.ABANDON = 1800
 
-local RA, P, W, C, X = "requires_action", "processing", "waiting_on_payer", "completed", "canceled"
-A.RA, A.P, A.W, A.C, A.X = RA, P, W, C, X
+local REQUIRES_ACTION, PROCESSING, WAITING_ON_PAYER = "requires_action", "processing", "waiting_on_payer"
+local COMPLETED, CANCELED = "completed", "canceled"
+authorizations.REQUIRES_ACTION, authorizations.PROCESSING, authorizations.WAITING_ON_PAYER,
+  authorizations.COMPLETED, authorizations.CANCELED = REQUIRES_ACTION, PROCESSING, WAITING_ON_PAYER, COMPLETED, CANCELED
 
 local RESOLUTION = {
   resolve_requirements = "update_authorization", continue_authorization = "confirm",
@@ -30,7 +32,7 @@ local function touch(a, t)
   a.version = a.version + 1
   a.updated_at = t
 end
-A.touch = touch
+authorizations.touch = touch
 
 ---------------------------------------------------------------------------------------------------
 -- Requirements
@@ -51,7 +53,7 @@ end
 
 -- Recomputes requirements; bumps requirements.version when the content changes. Returns blockers.
 local function recompute(a)
-  local questions, issues = Q.requirements(a.store)
+  local questions, issues = questionnaire.requirements(a.store)
   local documents = {}
   local open = false
   for _, d in ipairs(a.required_docs) do
@@ -79,18 +81,18 @@ local function recompute(a)
   for _, i in ipairs(issues) do if i.severity == "error" then blockers = true end end
   return blockers
 end
-A.recompute = recompute
+authorizations.recompute = recompute
 
 local function settle_action(a)
   local blockers = recompute(a)
-  a.status = RA
+  a.status = REQUIRES_ACTION
   a.action = blockers and "resolve_requirements" or "continue_authorization"
 end
 
 ---------------------------------------------------------------------------------------------------
 -- Create
 
-function A.member_id_of(answers)
+function authorizations.member_id_of(answers)
   if json.typeof(answers) ~= "object" or json.typeof(answers.item) ~= "array" then return nil end
   for _, it in ipairs(answers.item) do
     if it.linkId == "coverage.memberId" and json.typeof(it.answer) == "array" and it.answer[1] then
@@ -100,13 +102,13 @@ function A.member_id_of(answers)
   end
 end
 
-function A.create(st, body, now)
+function authorizations.create(st, body, now)
   local r = body.request
   local provider, payer = catalog.resolve(body.providerNpi, r.payerId, r.coverageState, r.requestType,
     r.serviceCode.system)
-  local scenario = scenarios.by_member(A.member_id_of(body.answers)) or scenarios.DEFAULT
+  local scenario = scenarios.by_member(authorizations.member_id_of(body.answers)) or scenarios.DEFAULT
   local a = {
-    id = st.ids:next("auth_"), version = 1, status = RA, policy = body.policy.finalSubmission,
+    id = st.ids:next("auth_"), version = 1, status = REQUIRES_ACTION, policy = body.policy.finalSubmission,
     npi = provider.npi, payer_id = payer.id,
     request = { payerId = r.payerId, coverageState = r.coverageState, requestType = r.requestType,
       serviceCode = { system = r.serviceCode.system, code = r.serviceCode.code } },
@@ -117,7 +119,7 @@ function A.create(st, body, now)
     created_at = now, updated_at = now, scenario = scenario, handoffs = {},
   }
   for _, d in ipairs(scenario.documents) do a.required_docs[#a.required_docs + 1] = { type = d, after = 0 } end
-  if body.answers then Q.merge(a.store, body.answers.item) end
+  if body.answers then questionnaire.merge(a.store, body.answers.item) end
   settle_action(a)
   st.auths[a.id] = a
   st.auth_list[#st.auth_list + 1] = a
@@ -133,7 +135,7 @@ local function render_attachment(st, att)
     description = att.description or json.null, createdAt = st.fmt(att.created_at),
   }
 end
-A.render_attachment = render_attachment
+authorizations.render_attachment = render_attachment
 
 local function render_snapshot(st, a, s)
   return {
@@ -172,11 +174,11 @@ local function render_decision(st, d)
   return out
 end
 
-function A.render(st, a)
+function authorizations.render(st, a)
   local attachments = json.array({})
   for i, att in ipairs(a.attachments) do attachments[i] = render_attachment(st, att) end
   local next_action = json.null
-  if a.status == RA then
+  if a.status == REQUIRES_ACTION then
     next_action = {
       type = a.action, resolution = { kind = RESOLUTION[a.action] },
       covers = {
@@ -193,7 +195,8 @@ function A.render(st, a)
     payer = catalog.render_payer(catalog.payer(a.payer_id)),
     request = json.copy(a.request),
     route = { channel = "portal", accessMode = "collate_managed", label = a.route_label },
-    questionnaire = Q.render(), answers = Q.render_answers(a.store), requirements = render_requirements(a),
+    questionnaire = questionnaire.render(), answers = questionnaire.render_answers(a.store),
+    requirements = render_requirements(a),
     attachments = attachments,
     submission = {
       reviewSnapshot = a.snapshot and render_snapshot(st, a, a.snapshot) or json.null,
@@ -239,9 +242,9 @@ local function make_snapshot(st, a, t)
       providerNpi = a.npi, payerId = a.payer_id, payerDisplayName = payer.displayName,
       coverageState = a.request.coverageState, requestType = a.request.requestType,
       serviceCode = json.copy(a.request.serviceCode),
-      memberId = Q.value(a.store, "coverage.memberId") or json.null, documentTypes = doc_types,
+      memberId = questionnaire.value(a.store, "coverage.memberId") or json.null, documentTypes = doc_types,
     },
-    answers = Q.render_answers(a.store), attachments = atts, warnings = warnings,
+    answers = questionnaire.render_answers(a.store), attachments = atts, warnings = warnings,
   }
   return a.snapshot
 end
@@ -253,8 +256,8 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Checks shared by writes
 
-function A.check_mutable(a)
-  if a.status ~= RA or a.action == "complete_payer_interaction" then
+function authorizations.check_mutable(a)
+  if a.status ~= REQUIRES_ACTION or a.action == "complete_payer_interaction" then
     http.fail(409, "prior_authorization_not_mutable",
       "The authorization cannot be changed in its current state (" .. a.status .. ").")
   end
@@ -268,14 +271,14 @@ local function after_write(a, now)
   touch(a, now)
 end
 
-function A.patch_answers(_, a, answers, now)
-  A.check_mutable(a)
-  Q.merge(a.store, answers.item)
+function authorizations.patch_answers(_, a, answers, now)
+  authorizations.check_mutable(a)
+  questionnaire.merge(a.store, answers.item)
   a.answers_version = a.answers_version + 1
   after_write(a, now)
 end
 
-function A.add_attachment(st, a, f, body, now)
+function authorizations.add_attachment(st, a, f, body, now)
   local att = {
     id = st.ids:next("att_"), fileId = f.id, documentTypes = {}, label = f.fileName,
     description = body.description, created_at = now,
@@ -288,13 +291,13 @@ function A.add_attachment(st, a, f, body, now)
   after_write(a, now)
 end
 
-function A.find_attachment(a, att_id)
+function authorizations.find_attachment(a, att_id)
   for i, att in ipairs(a.attachments) do
     if att.id == att_id then return att, i end
   end
 end
 
-function A.remove_attachment(_, a, index, now)
+function authorizations.remove_attachment(_, a, index, now)
   table.remove(a.attachments, index)
   a.attachments_version = a.attachments_version + 1
   after_write(a, now)
@@ -309,8 +312,8 @@ local function doc_list(a)
   return out
 end
 
-function A.confirm(st, a, body, now)
-  if a.status ~= RA or a.action == "complete_payer_interaction" then
+function authorizations.confirm(st, a, body, now)
+  if a.status ~= REQUIRES_ACTION or a.action == "complete_payer_interaction" then
     http.fail(409, "prior_authorization_not_actionable", "Nothing to confirm in the current state.")
   end
   if a.action == "resolve_requirements" then
@@ -328,19 +331,19 @@ function A.confirm(st, a, body, now)
     end
     s.status = "accepted"
     a.boundary = "crossed"
-    a.status = P
+    a.status = PROCESSING
     a.action = nil
     a.phase = "submission"
-    st.clock:schedule(now + A.STEP, a.id, "submission_step")
+    st.clock:schedule(now + authorizations.STEP, a.id, "submission_step")
     touch(a, now)
     return
   end
   -- continue_authorization
-  a.status = P
+  a.status = PROCESSING
   a.action = nil
   a.phase = "discovery"
   if a.scenario.live then a.live = true end
-  st.clock:schedule(now + (a.scenario.discovery_seconds or A.STEP), a.id, "discovery_step")
+  st.clock:schedule(now + (a.scenario.discovery_seconds or authorizations.STEP), a.id, "discovery_step")
   touch(a, now)
 end
 
@@ -349,14 +352,14 @@ local function revoke_grants(st, pred)
     if not g.revoked and pred(g) then g.revoked = true end
   end
 end
-A.revoke_grants = revoke_grants
+authorizations.revoke_grants = revoke_grants
 
-function A.cancel(st, a, now, reason)
-  if a.status == C or a.status == X then
+function authorizations.cancel(st, a, now, reason)
+  if a.status == COMPLETED or a.status == CANCELED then
     http.fail(409, "prior_authorization_not_mutable", "The authorization is already " .. a.status .. ".")
   end
   a.cancel_reason = reason -- kept for audit, not echoed
-  a.status = X
+  a.status = CANCELED
   a.action = nil
   a.outcome = nil
   a.canceled_at = now
@@ -395,19 +398,19 @@ local function schedule_payer_event(st, a, t)
   if s.info_request and a.receipts == 1 then
     st.clock:schedule(t + s.info_request.seconds, a.id, "payer_information_request")
   else
-    st.clock:schedule(t + (s.decision_seconds or A.DECISION), a.id, "payer_decision")
+    st.clock:schedule(t + (s.decision_seconds or authorizations.DECISION), a.id, "payer_decision")
   end
 end
 
 local function add_days(date, days)
-  local timefmt = require "collate.sandbox.timefmt"
+  local timefmt = require "collate_sandbox.timefmt"
   local e = timefmt.date_to_epoch(date)
   if not e then return nil end
   return timefmt.format_date(e + days * 86400)
 end
 
 local function complete(a, outcome, t, decision)
-  a.status = C
+  a.status = COMPLETED
   a.outcome = outcome
   a.action = nil
   a.phase = nil
@@ -420,7 +423,7 @@ end
 -- decision wire fields for an outcome; `f` overrides (forced events)
 local function make_decision(st, a, outcome, t, f)
   f = f or {}
-  local start = Q.value(a.store, "service.startDate") or st.fmt_date(t)
+  local start = questionnaire.value(a.store, "service.startDate") or st.fmt_date(t)
   local wire = {
     authorizationNumber = json.null, payerStatusText = json.null, effectiveFrom = json.null,
     effectiveTo = json.null, modifications = json.array({}), denialReasons = json.array({}),
@@ -436,7 +439,7 @@ local function make_decision(st, a, outcome, t, f)
     if f.modifications then
       wire.modifications = json.copy(f.modifications)
     else
-      local units = Q.value(a.store, "service.units") or 2
+      local units = questionnaire.value(a.store, "service.units") or 2
       local approved = math.max(1, math.floor(units / 2))
       wire.modifications = json.array({ { field = "service.units", requestedValue = string.format("%d", units),
         approvedValue = string.format("%d", approved), message = "Approved units reduced." } })
@@ -448,12 +451,12 @@ local function make_decision(st, a, outcome, t, f)
   end
   return { received_at = t, wire = wire }
 end
-A.make_decision = make_decision
+authorizations.make_decision = make_decision
 
 local function needs_approval(a)
   return a.policy == "requires_approval" or a.scenario.safety_gate
 end
-A.needs_approval = needs_approval
+authorizations.needs_approval = needs_approval
 
 local function end_live(st, a)
   if a.live then
@@ -462,15 +465,15 @@ local function end_live(st, a)
   end
 end
 
-local handlers = {}
+local on_clock_event = {}
 
-handlers.discovery_step = function(st, a, t)
+on_clock_event.discovery_step = function(st, a, t)
   end_live(st, a)
   local s = a.scenario
   if s.discovery == "not_required" then return complete(a, "not_required", t, nil) end
   if s.discovery == "failed" then return complete(a, "failed", t, nil) end
   if s.discovery == "handoff" then
-    a.status = RA
+    a.status = REQUIRES_ACTION
     a.action = "complete_payer_interaction"
     a.phase = nil
     touch(a, t)
@@ -481,7 +484,7 @@ handlers.discovery_step = function(st, a, t)
     return
   end
   if needs_approval(a) then
-    a.status = RA
+    a.status = REQUIRES_ACTION
     a.action = "approve_submission"
     a.phase = nil
     touch(a, t)
@@ -490,19 +493,19 @@ handlers.discovery_step = function(st, a, t)
   end
   a.phase = "submission"
   a.boundary = "crossed"
-  st.clock:schedule(t + A.STEP, a.id, "submission_step")
+  st.clock:schedule(t + authorizations.STEP, a.id, "submission_step")
   touch(a, t)
 end
 
-handlers.submission_step = function(st, a, t)
+on_clock_event.submission_step = function(st, a, t)
   set_receipt(st, a, t)
-  a.status = W
+  a.status = WAITING_ON_PAYER
   a.phase = nil
   schedule_payer_event(st, a, t)
   touch(a, t)
 end
 
-handlers.payer_decision = function(st, a, t)
+on_clock_event.payer_decision = function(st, a, t)
   local outcome = a.scenario.outcome or "approved"
   complete(a, outcome, t, make_decision(st, a, outcome, t))
 end
@@ -524,13 +527,13 @@ local function information_request(st, a, t, types, message)
   touch(a, t)
 end
 
-handlers.payer_information_request = function(st, a, t)
+on_clock_event.payer_information_request = function(st, a, t)
   local ir = a.scenario.info_request or { types = { "letter_of_medical_necessity" },
     message = "Please provide a letter of medical necessity." }
   information_request(st, a, t, ir.types, ir.message)
 end
 
-handlers.reconciliation_step = function(st, a, t)
+on_clock_event.reconciliation_step = function(st, a, t)
   local h = a.handoff
   h.state = "closed"
   h.closed_at = t
@@ -539,7 +542,7 @@ handlers.reconciliation_step = function(st, a, t)
   local res, outcome = h.result, h.reported_outcome
   if res == "completed_reported" and outcome == "submitted" then
     set_receipt(st, a, t, h.reference)
-    a.status = W
+    a.status = WAITING_ON_PAYER
     a.phase = nil
     schedule_payer_event(st, a, t)
     touch(a, t)
@@ -554,7 +557,7 @@ handlers.reconciliation_step = function(st, a, t)
     a.boundary = a.receipt and "crossed" or "not_crossed"
     complete(a, "failed", t, nil)
   else -- follow_up_required_observed, expired: offered again
-    a.status = RA
+    a.status = REQUIRES_ACTION
     a.action = "complete_payer_interaction"
     a.phase = nil
     a.cpi_snapshot = nil
@@ -563,21 +566,21 @@ handlers.reconciliation_step = function(st, a, t)
   end
 end
 
-handlers.handoff_abandonment = function(st, a, t)
-  A.close_handoff(st, a, "expired", t)
+on_clock_event.handoff_abandonment = function(st, a, t)
+  authorizations.close_handoff(st, a, "expired", t)
 end
 
-function A.fire(st, ev)
+function authorizations.fire(st, ev)
   local a = st.auths[ev.auth_id]
   if not a then return end
-  local h = handlers[ev.name]
+  local h = on_clock_event[ev.name]
   if h then h(st, a, ev.due) end
 end
 
 ---------------------------------------------------------------------------------------------------
 -- Manual handoffs (§2.24 – §2.29, §4.7)
 
-function A.render_handoff(st, h)
+function authorizations.render_handoff(st, h)
   return {
     id = h.id, version = h.version, priorAuthorizationId = h.auth_id, state = h.state,
     result = h.result or json.null, accessAvailable = h.state == "active", finalSubmitCapable = h.final_submit_capable,
@@ -586,10 +589,10 @@ function A.render_handoff(st, h)
   }
 end
 
-function A.handoff_create(st, a, body, now)
+function authorizations.handoff_create(st, a, body, now)
   local h = a.handoff
   if h and h.state == "active" then return h end
-  if a.status ~= RA or a.action ~= "complete_payer_interaction" then
+  if a.status ~= REQUIRES_ACTION or a.action ~= "complete_payer_interaction" then
     http.fail(409, "manual_handoff_not_allowed", "No manual handoff is offered in the current state.")
   end
   if a.cpi_snapshot then
@@ -609,13 +612,13 @@ function A.handoff_create(st, a, body, now)
   a.handoff = h
   a.handoffs[h.id] = h
   st.clock:cancel_for(a.id, "handoff_abandonment")
-  st.clock:schedule(now + A.ABANDON, a.id, "handoff_abandonment")
+  st.clock:schedule(now + authorizations.ABANDON, a.id, "handoff_abandonment")
   touch(a, now)
   return h
 end
 
 -- complete / unable / revoke / abandonment: closing, grants revoked, authorization P
-function A.close_handoff(st, a, result, t, fields)
+function authorizations.close_handoff(st, a, result, t, fields)
   local h = a.handoff
   fields = fields or {}
   h.state = "closing"
@@ -626,15 +629,15 @@ function A.close_handoff(st, a, result, t, fields)
   h.reconciliation = { id = st.ids:next("rcn_"), state = "pending" }
   revoke_grants(st, function(g) return g.handoff_id == h.id end)
   st.clock:cancel_for(a.id, "handoff_abandonment")
-  a.status = P
+  a.status = PROCESSING
   a.action = nil
   a.phase = "reconciliation"
   if a.boundary ~= "crossed" then a.boundary = "unknown" end
-  st.clock:schedule(t + A.STEP, a.id, "reconciliation_step")
+  st.clock:schedule(t + authorizations.STEP, a.id, "reconciliation_step")
   touch(a, t)
 end
 
-function A.render_closure(a, h)
+function authorizations.render_closure(a, h)
   return {
     manualHandoffId = h.id, state = h.state, result = h.result,
     authorization = { id = a.id, version = a.version, status = a.status },
@@ -645,23 +648,23 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Forced payer events (§6.6.2)
 
-function A.force_payer_event(st, a, body, now)
+function authorizations.force_payer_event(st, a, body, now)
   local t = body.type
   local function not_actionable()
     http.fail(409, "prior_authorization_not_actionable", "The payer event " .. t .. " does not apply in this state.")
   end
   if t == "receipt" then
     local ev = st.clock:find(a.id, "submission_step")
-    if a.status ~= P or not ev then not_actionable() end
+    if a.status ~= PROCESSING or not ev then not_actionable() end
     st.clock:remove(ev)
     set_receipt(st, a, now, body.referenceNumber, body.channel)
-    a.status = W
+    a.status = WAITING_ON_PAYER
     a.phase = nil
     schedule_payer_event(st, a, now)
     touch(a, now)
     return
   end
-  if a.status ~= W then not_actionable() end
+  if a.status ~= WAITING_ON_PAYER then not_actionable() end
   st.clock:cancel_for(a.id, "payer_decision")
   st.clock:cancel_for(a.id, "payer_information_request")
   if t == "approval" then
@@ -678,4 +681,4 @@ function A.force_payer_event(st, a, body, now)
   end
 end
 
-return A
+return authorizations

@@ -169,13 +169,13 @@ struct start_args {
 static int load_module(lua_State *L)
 {
   lua_getglobal(L, "require");
-  lua_pushliteral(L, "collate.sandbox.app");
+  lua_pushliteral(L, "collate_sandbox.app");
   lua_call(L, 1, 1);
   if (!lua_istable(L, -1))
-    return luaL_error(L, "collate.sandbox.app did not return a table");
+    return luaL_error(L, "collate_sandbox.app did not return a table");
   lua_getfield(L, -1, "new");
   if (lua_type(L, -1) != LUA_TFUNCTION)
-    return luaL_error(L, "collate.sandbox.app has no function 'new'");
+    return luaL_error(L, "collate_sandbox.app has no function 'new'");
   return 1;
 }
 
@@ -222,7 +222,7 @@ static int new_app(lua_State *L)
   lua_setfield(L, -2, "log_level");
   lua_call(L, 1, 1);
   if (lua_isnoneornil(L, -1))
-    return luaL_error(L, "collate.sandbox.app.new returned nothing");
+    return luaL_error(L, "collate_sandbox.app.new returned nothing");
   s->app_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
 }
@@ -915,11 +915,11 @@ struct collate_sandbox *collate_sandbox_start(const struct collate_sandbox_optio
   luaL_openlibs(L);
   char perr[512] = "";
   /* not fatal: LUA_PATH may still lead to the app; the require error then says where it looked */
-  collate_paths_setup(L, perr, sizeof perr);
+  collate_paths_setup_sandbox(L, perr, sizeof perr);
   lua_pushcfunction(L, collate_traceback);
   lua_pushcfunction(L, load_module);
   if (lua_pcall(L, 0, 1, 1) != LUA_OK) {
-    snprintf(err, errlen, "cannot load collate.sandbox.app: %s%s%s", lua_tostring(L, -1),
+    snprintf(err, errlen, "cannot load collate_sandbox.app: %s%s%s", lua_tostring(L, -1),
              *perr ? "\n" : "", perr);
     destroy(s);
     return NULL;
@@ -964,7 +964,7 @@ struct collate_sandbox *collate_sandbox_start(const struct collate_sandbox_optio
     const char *m = lua_tostring(L, -1);
     /* a state-file problem is the user's, not a bug: the message alone, no traceback */
     const char *tb = s->log_level < 2 && strncmp(m, "state file ", 11) == 0 ? strstr(m, "\nstack traceback:") : NULL;
-    snprintf(err, errlen, "%s%.*s", tb ? "" : "collate.sandbox.app.new failed: ",
+    snprintf(err, errlen, "%s%.*s", tb ? "" : "collate_sandbox.app.new failed: ",
              tb ? (int)(tb - m) : (int)strlen(m), m);
   }
   lua_settop(L, 0);
