@@ -82,7 +82,8 @@ describe("input hardening", function()
     end)
 
     it("say what was wrong and what an ID looks like", function()
-      local err = refused(client.authorizations.retrieve, { authorization_id = ".." }, "authorization_id must not be '..'")
+      local err = refused(client.authorizations.retrieve, { authorization_id = ".." },
+        "authorization_id must not be '..'")
       assert.is_true(has(err.message, "ID"), err.message)
       refused(client.authorizations.retrieve, { authorization_id = "" }, "authorization_id must not be empty")
       refused(client.authorizations.retrieve, { authorization_id = "a/b" }, "'/'")

@@ -1,6 +1,7 @@
 -- A loopback HTTP server that answers every request with one canned response, for hosts the
 -- sandbox does not emulate (a storage host whose upload URL expired). Runs in its own process:
---   local srv = require("support.canned_server").start{status = 403, body = "<Error>...", content_type = "application/xml"}
+--   local srv = require("support.canned_server").start{status = 403, body = "<Error>...",
+--                                                      content_type = "application/xml"}
 --   srv.url, srv:requests() (how many it answered), srv:stop()
 -- The child is `lua5.4` with LuaSocket (a test-host tool, not part of the client).
 local fs = require "support.fs"
