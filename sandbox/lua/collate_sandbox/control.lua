@@ -172,6 +172,14 @@ function route_handlers.payer_event(app, req, params)
   return 200, authorizations.render(st, a)
 end
 
+-- The C front's connection telemetry (docs/sandbox-extensions.md); DELETE resets the peaks and
+-- `accepted` first. Absent when the app runs without the front.
+function route_handlers.connections(app, req)
+  local counts = app.opts.connections
+  if not counts then http.fail(404, "not_found", "No connection telemetry without the C front.") end
+  return 200, counts(req.method == "DELETE")
+end
+
 local ROUTER = router.new({
   { "GET", "/_sandbox/clock", route_handlers.clock_get },
   { "POST", "/_sandbox/clock", route_handlers.clock_set },
@@ -183,6 +191,8 @@ local ROUTER = router.new({
   { "GET", "/_sandbox/requests", route_handlers.requests_get },
   { "DELETE", "/_sandbox/requests", route_handlers.requests_delete },
   { "POST", "/_sandbox/reset", route_handlers.reset },
+  { "GET", "/_sandbox/connections", route_handlers.connections },
+  { "DELETE", "/_sandbox/connections", route_handlers.connections },
   { "POST", "/_sandbox/prior-authorizations/{id}/payer-events", route_handlers.payer_event },
 })
 
