@@ -1,5 +1,5 @@
 -- Test fixtures for the network hardening suite: a canned HTTP server in its own process
--- (tests/support/canned_server.lua), an in-process trap listener, and a client run in a child
+-- (tests/support/canned_http.lua), an in-process trap listener, and a client run in a child
 -- process (its own environment, its own peak RSS).
 --   local srv = canned.start("redirect", "http://127.0.0.2:9/") -- srv.url, srv:requests(), srv:stop()
 --   local trap = canned.trap()   -- trap.url; trap:received() -> connections, bytes; trap:close()
@@ -22,7 +22,7 @@ function M.start(mode, ...)
   local tmp = os.tmpname()
   local self = setmetatable({ port_file = tmp .. ".port", log_file = tmp .. ".log", tmp = tmp }, Server)
   -- the server always runs on lua5.4 (LuaSocket); only the client follows COLLATE_TEST_LUA
-  local args = { q("lua5.4"), q("tests/support/canned_server.lua"), q(self.port_file), q(self.log_file), q(mode) }
+  local args = { q("lua5.4"), q("tests/support/canned_http.lua"), q(self.port_file), q(self.log_file), q(mode) }
   for _, a in ipairs({ ... }) do args[#args + 1] = q(a) end
   local p = io.popen("sh -c " .. q("exec " .. table.concat(args, " ") .. " >" .. q(tmp .. ".out") .. " 2>&1 & echo $!"))
   self.pid = p:read("*l")
