@@ -11,6 +11,7 @@ int collate_l_to_wire(lua_State *L);       /* casing.c */
 int collate_l_from_wire(lua_State *L);
 int collate_l_parse_response(lua_State *L); /* response.c */
 int collate_l_quote_if_match(lua_State *L); /* request.c */
+int collate_l_check_headers(lua_State *L);  /* headers.c */
 int collate_l_retryable(lua_State *L);      /* retry.c */
 int collate_l_transport_retryable(lua_State *L);
 int collate_l_backoff(lua_State *L);

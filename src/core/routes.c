@@ -5,18 +5,18 @@
 #include "core.h"
 #include "routes.h"
 
-#define PATH(n) {n, COLLATE_LOC_PATH, COLLATE_T_STRING, 1}
-#define QSTR(n) {n, COLLATE_LOC_QUERY, COLLATE_T_STRING, 0}
-#define QREQ(n) {n, COLLATE_LOC_QUERY, COLLATE_T_STRING, 1}
-#define LIMIT {"limit", COLLATE_LOC_QUERY, COLLATE_T_INTEGER, 0}
+#define PATH(n) {n, COLLATE_LOC_PATH, COLLATE_T_STRING, 1, 0, 0}
+#define QSTR(n) {n, COLLATE_LOC_QUERY, COLLATE_T_STRING, 0, 0, 0}
+#define QREQ(n) {n, COLLATE_LOC_QUERY, COLLATE_T_STRING, 1, 0, 0}
+#define LIMIT {"limit", COLLATE_LOC_QUERY, COLLATE_T_INTEGER, 0, 1, 100} /* contract 1.8 */
 #define CURSOR QSTR("cursor")
-#define BSTR(n) {n, COLLATE_LOC_BODY, COLLATE_T_STRING, 1}
-#define BSTR_OPT(n) {n, COLLATE_LOC_BODY, COLLATE_T_STRING, 0}
-#define BTAB(n) {n, COLLATE_LOC_BODY, COLLATE_T_TABLE, 1}
-#define BTAB_OPT(n) {n, COLLATE_LOC_BODY, COLLATE_T_TABLE, 0}
-#define IF_MATCH {"if_match", COLLATE_LOC_IF_MATCH, COLLATE_T_STRING, 1}
-#define IDEM {"idempotency_key", COLLATE_LOC_IDEMPOTENCY, COLLATE_T_STRING, 0}
-#define END {NULL, 0, 0, 0}
+#define BSTR(n) {n, COLLATE_LOC_BODY, COLLATE_T_STRING, 1, 0, 0}
+#define BSTR_OPT(n) {n, COLLATE_LOC_BODY, COLLATE_T_STRING, 0, 0, 0}
+#define BTAB(n) {n, COLLATE_LOC_BODY, COLLATE_T_TABLE, 1, 0, 0}
+#define BTAB_OPT(n) {n, COLLATE_LOC_BODY, COLLATE_T_TABLE, 0, 0, 0}
+#define IF_MATCH {"if_match", COLLATE_LOC_IF_MATCH, COLLATE_T_STRING, 1, 0, 0}
+#define IDEM {"idempotency_key", COLLATE_LOC_IDEMPOTENCY, COLLATE_T_STRING, 0, 0, 0}
+#define END {NULL, 0, 0, 0, 0, 0}
 
 #define AUTH "/v1/prior-authorizations/{authorization_id}"
 #define HANDOFF AUTH "/manual-handoffs/{handoff_id}"
@@ -31,7 +31,7 @@ const struct collate_route collate_routes[] = {
   {"authorizations.retrieve", "GET", AUTH, 0, {PATH("authorization_id"), END}},
   {"authorizations.confirm", "POST", AUTH "/confirm", 0,
    {PATH("authorization_id"), IF_MATCH,
-    {"request", COLLATE_LOC_BODY_ROOT, COLLATE_T_TABLE, 0},
+    {"request", COLLATE_LOC_BODY_ROOT, COLLATE_T_TABLE, 0, 0, 0},
     BSTR_OPT("accepted_review_snapshot_id"), IDEM, END}},
   {"authorizations.cancel", "POST", AUTH "/cancel", 0,
    {PATH("authorization_id"), IF_MATCH, BSTR_OPT("reason"), IDEM, END}},

@@ -17,6 +17,7 @@ struct collate_param {
   unsigned char loc;
   unsigned char type;
   unsigned char required;
+  int min, max; /* integers: the accepted range (contract), when max > 0 */
 };
 
 #define COLLATE_MAX_PARAMS 10

@@ -14,6 +14,7 @@ local faults = require "collate_sandbox.faults"
 local requestlog = require "collate_sandbox.requestlog"
 local authorizations = require "collate_sandbox.authorizations"
 local control = require "collate_sandbox.control"
+local lifecycle = require "collate_sandbox.lifecycle"
 local persist = require "collate_sandbox.persist"
 local files = require "collate_sandbox.files"
 
@@ -66,6 +67,7 @@ function App:adopt(st)
   st.base_url, st.fmt, st.fmt_date = self.base_url, timefmt.format, timefmt.format_date
   st.log, st.log_first, st.log_last = {}, 1, 0
   st.clock.wall = self.wall
+  for _, a in ipairs(st.auth_list) do lifecycle.upgrade(a) end
   self.st = st
 end
 

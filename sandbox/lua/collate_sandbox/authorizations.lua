@@ -1,93 +1,22 @@
 -- Authorizations: creation, the read model (§3.1), client writes (§2.5 – §2.10), the server-side
--- transitions fired by the clock (§4.3, §6.3) and forced payer events (§6.6.2).
+-- steps fired by the clock (§4.3, §6.3), manual handoffs (§4.7) and forced payer events (§6.6.2).
+-- Every change of state is a lifecycle.move (lifecycle.lua: the transitions as data); this file
+-- holds the contract's refusals and chooses the event.
 local json = require "collate_sandbox.json"
 local http = require "collate_sandbox.http"
 local questionnaire = require "collate_sandbox.questionnaire"
 local catalog = require "collate_sandbox.catalog"
 local scenarios = require "collate_sandbox.scenarios"
+local lifecycle = require "collate_sandbox.lifecycle"
+local requirements = require "collate_sandbox.requirements"
+local submission = require "collate_sandbox.submission"
 
 local authorizations = {}
 
-authorizations.STEP = 5
-authorizations.DECISION = 60
-authorizations.ABANDON = 1800
-
-local REQUIRES_ACTION, PROCESSING, WAITING_ON_PAYER = "requires_action", "processing", "waiting_on_payer"
-local COMPLETED, CANCELED = "completed", "canceled"
-authorizations.REQUIRES_ACTION, authorizations.PROCESSING, authorizations.WAITING_ON_PAYER,
-  authorizations.COMPLETED, authorizations.CANCELED = REQUIRES_ACTION, PROCESSING, WAITING_ON_PAYER, COMPLETED, CANCELED
-
-local RESOLUTION = {
-  resolve_requirements = "update_authorization", continue_authorization = "confirm",
-  approve_submission = "confirm", complete_payer_interaction = "manual_handoff",
-}
-
-local function arr(list)
-  local out = json.array({})
-  for i, v in ipairs(list or {}) do out[i] = v end
-  return out
-end
-
-local function touch(a, t)
-  a.version = a.version + 1
-  a.updated_at = t
-end
-authorizations.touch = touch
-
----------------------------------------------------------------------------------------------------
--- Requirements
-
--- required_docs: {type, after}: met by an attachment of that type added after sequence `after`
--- (0 for the scenario's documents; the request's sequence for payer-requested ones, so a file
--- attached before the payer asked does not answer the request).
-local function covered(a, doc)
-  for _, att in ipairs(a.attachments) do
-    if att.seq > doc.after then
-      for _, d in ipairs(att.documentTypes) do
-        if d == doc.type then return true end
-      end
-    end
-  end
-  return false
-end
-
--- Recomputes requirements; bumps requirements.version when the content changes. Returns blockers.
-local function recompute(a)
-  local questions, issues = questionnaire.requirements(a.store)
-  local documents = {}
-  local open = false
-  for _, d in ipairs(a.required_docs) do
-    if not covered(a, d) then
-      documents[#documents + 1] = { type = d.type, message = "Document required: " .. d.type .. "." }
-      if d.after > 0 then open = true end
-    end
-  end
-  if a.payer_request then
-    if open then
-      issues[#issues + 1] = { code = "payer_requested_information", message = a.payer_request.message,
-        field = json.null, severity = "warning" }
-    else
-      a.payer_request = nil
-    end
-  end
-  local content = { questions = questions, documents = documents, issues = issues }
-  local key = json.encode(content)
-  if a.req_key ~= key then
-    if a.req_key ~= nil then a.req_version = a.req_version + 1 end
-    a.req_key = key
-  end
-  a.req = content
-  local blockers = #questions > 0 or #documents > 0
-  for _, i in ipairs(issues) do if i.severity == "error" then blockers = true end end
-  return blockers
-end
-authorizations.recompute = recompute
-
-local function settle_action(a)
-  local blockers = recompute(a)
-  a.status = REQUIRES_ACTION
-  a.action = blockers and "resolve_requirements" or "continue_authorization"
-end
+local move, STATES = lifecycle.move, lifecycle.STATES
+authorizations.ABANDON = lifecycle.ABANDON
+authorizations.status = lifecycle.status
+authorizations.render_attachment = submission.render_attachment
 
 ---------------------------------------------------------------------------------------------------
 -- Create
@@ -108,7 +37,7 @@ function authorizations.create(st, body, now)
     r.serviceCode.system)
   local scenario = scenarios.by_member(authorizations.member_id_of(body.answers)) or scenarios.DEFAULT
   local a = {
-    id = st.ids:next("auth_"), version = 1, status = REQUIRES_ACTION, policy = body.policy.finalSubmission,
+    id = st.ids:next("auth_"), version = 0, state = "new", policy = body.policy.finalSubmission,
     npi = provider.npi, payer_id = payer.id,
     request = { payerId = r.payerId, coverageState = r.coverageState, requestType = r.requestType,
       serviceCode = { system = r.serviceCode.system, code = r.serviceCode.code } },
@@ -116,11 +45,11 @@ function authorizations.create(st, body, now)
     store = {}, req_version = 1, answers_version = 1, attachments_version = 1,
     attachments = {}, required_docs = {}, receipts = 0, boundary = "not_crossed",
     metadata = body.metadata and json.copy(body.metadata) or json.object({}),
-    created_at = now, updated_at = now, scenario = scenario, handoffs = {},
+    created_at = now, scenario = scenario, handoffs = {},
   }
   for _, d in ipairs(scenario.documents) do a.required_docs[#a.required_docs + 1] = { type = d, after = 0 } end
   if body.answers then questionnaire.merge(a.store, body.answers.item) end
-  settle_action(a)
+  move(st, a, "create", now) -- version 1
   st.auths[a.id] = a
   st.auth_list[#st.auth_list + 1] = a
   return a
@@ -129,58 +58,20 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Rendering
 
-local function render_attachment(st, att)
-  return {
-    id = att.id, fileId = att.fileId, documentTypes = arr(att.documentTypes), label = att.label or json.null,
-    description = att.description or json.null, createdAt = st.fmt(att.created_at),
-  }
-end
-authorizations.render_attachment = render_attachment
-
-local function render_snapshot(st, a, s)
-  return {
-    id = s.id, status = s.status, kind = "final_payer_submission", generatedAt = st.fmt(s.generated_at),
-    covers = json.copy(s.covers), summary = json.copy(s.summary), answers = json.copy(s.answers),
-    attachments = json.copy(s.attachments), warnings = json.copy(s.warnings),
-    transparency = { liveSessionEndpoint = "/v1/prior-authorizations/" .. a.id .. "/live-session" },
-  }
-end
-
-local function render_requirements(a)
-  local q, d, i = json.array({}), json.array({}), json.array({})
-  for k, v in ipairs(a.req.questions) do q[k] = { linkId = v.linkId, message = v.message } end
-  for k, v in ipairs(a.req.documents) do d[k] = { type = v.type, message = v.message } end
-  for k, v in ipairs(a.req.issues) do
-    i[k] = { code = v.code, message = v.message, field = v.field, severity = v.severity }
-  end
-  return { version = a.req_version, questions = q, documents = d, issues = i }
-end
-
 local function snapshot_to_name(a)
-  if a.action == "approve_submission" then return a.snapshot and a.snapshot.id or json.null end
-  if a.action == "complete_payer_interaction" then return a.cpi_snapshot or json.null end
+  if a.state == "approve_submission" then return a.snapshot and a.snapshot.id or json.null end
+  if a.state == "complete_payer_interaction" then return a.cpi_snapshot or json.null end
   return json.null
-end
-
-local function render_receipt(st, r)
-  if not r then return json.null end
-  return { referenceNumber = r.referenceNumber, receivedAt = st.fmt(r.received_at), channel = r.channel }
-end
-
-local function render_decision(st, d)
-  if not d then return json.null end
-  local out = json.copy(d.wire)
-  out.receivedAt = st.fmt(d.received_at)
-  return out
 end
 
 function authorizations.render(st, a)
   local attachments = json.array({})
-  for i, att in ipairs(a.attachments) do attachments[i] = render_attachment(st, att) end
+  for i, att in ipairs(a.attachments) do attachments[i] = submission.render_attachment(st, att) end
+  local state = STATES[a.state]
   local next_action = json.null
-  if a.status == REQUIRES_ACTION then
+  if state.action then
     next_action = {
-      type = a.action, resolution = { kind = RESOLUTION[a.action] },
+      type = state.action, resolution = { kind = state.resolution },
       covers = {
         priorAuthorizationVersion = a.version, requirementsVersion = a.req_version,
         answersVersion = a.answers_version, attachmentsVersion = a.attachments_version,
@@ -190,18 +81,18 @@ function authorizations.render(st, a)
   end
   local h = a.handoff
   return {
-    id = a.id, version = a.version, status = a.status, outcome = a.outcome or json.null,
+    id = a.id, version = a.version, status = state.status, outcome = a.outcome or json.null,
     policy = { finalSubmission = a.policy }, providerNpi = a.npi,
     payer = catalog.render_payer(catalog.payer(a.payer_id)),
     request = json.copy(a.request),
     route = { channel = "portal", accessMode = "collate_managed", label = a.route_label },
     questionnaire = questionnaire.render(), answers = questionnaire.render_answers(a.store),
-    requirements = render_requirements(a),
+    requirements = requirements.render(a),
     attachments = attachments,
     submission = {
-      reviewSnapshot = a.snapshot and render_snapshot(st, a, a.snapshot) or json.null,
-      payerReceipt = render_receipt(st, a.receipt),
-      decision = render_decision(st, a.decision),
+      reviewSnapshot = a.snapshot and submission.render_snapshot(st, a, a.snapshot) or json.null,
+      payerReceipt = submission.render_receipt(st, a.receipt),
+      decision = submission.render_decision(st, a.decision),
     },
     nextAction = next_action,
     activeManualHandoff = (h and h.state ~= "closed") and { id = h.id, state = h.state, version = h.version }
@@ -214,68 +105,20 @@ function authorizations.render(st, a)
 end
 
 ---------------------------------------------------------------------------------------------------
--- Snapshots
-
-local function make_snapshot(st, a, t)
-  local doc_types, seen = json.array({}), {}
-  for _, att in ipairs(a.attachments) do
-    for _, d in ipairs(att.documentTypes) do
-      if not seen[d] then
-        seen[d] = true
-        doc_types[#doc_types + 1] = d
-      end
-    end
-  end
-  local payer = catalog.payer(a.payer_id)
-  local atts = json.array({})
-  for i, att in ipairs(a.attachments) do atts[i] = render_attachment(st, att) end
-  local warnings = json.array({})
-  if a.scenario.safety_gate then
-    warnings[1] = { code = "sandbox_final_submit_gate",
-      message = "The sandbox stops this submission for approval despite the automatic policy." }
-  end
-  a.snapshot = {
-    id = st.ids:next("rev_"), status = "current", generated_at = t,
-    covers = { priorAuthorizationVersion = a.version, requirementsVersion = a.req_version,
-      answersVersion = a.answers_version, attachmentsVersion = a.attachments_version },
-    summary = {
-      providerNpi = a.npi, payerId = a.payer_id, payerDisplayName = payer.displayName,
-      coverageState = a.request.coverageState, requestType = a.request.requestType,
-      serviceCode = json.copy(a.request.serviceCode),
-      memberId = questionnaire.value(a.store, "coverage.memberId") or json.null, documentTypes = doc_types,
-    },
-    answers = questionnaire.render_answers(a.store), attachments = atts, warnings = warnings,
-  }
-  return a.snapshot
-end
-
-local function stale_snapshot(a)
-  if a.snapshot and a.snapshot.status == "current" then a.snapshot.status = "stale" end
-end
-
----------------------------------------------------------------------------------------------------
--- Checks shared by writes
+-- Client writes
 
 function authorizations.check_mutable(a)
-  if a.status ~= REQUIRES_ACTION or a.action == "complete_payer_interaction" then
+  if not lifecycle.can(a, "write") then
     http.fail(409, "prior_authorization_not_mutable",
-      "The authorization cannot be changed in its current state (" .. a.status .. ").")
+      "The authorization cannot be changed in its current state (" .. lifecycle.status(a) .. ").")
   end
 end
 
--- After an accepted answers/attachment write: stale snapshot, requirements, action RR or CA.
-local function after_write(a, now)
-  stale_snapshot(a)
-  a.cpi_snapshot = nil
-  settle_action(a)
-  touch(a, now)
-end
-
-function authorizations.patch_answers(_, a, answers, now)
+function authorizations.patch_answers(st, a, answers, now)
   authorizations.check_mutable(a)
   questionnaire.merge(a.store, answers.item)
   a.answers_version = a.answers_version + 1
-  after_write(a, now)
+  move(st, a, "write", now)
 end
 
 function authorizations.add_attachment(st, a, f, body, now)
@@ -288,7 +131,7 @@ function authorizations.add_attachment(st, a, f, body, now)
   for i, d in ipairs(body.documentTypes) do att.documentTypes[i] = d end
   a.attachments[#a.attachments + 1] = att
   a.attachments_version = a.attachments_version + 1
-  after_write(a, now)
+  move(st, a, "write", now)
 end
 
 function authorizations.find_attachment(a, att_id)
@@ -297,14 +140,11 @@ function authorizations.find_attachment(a, att_id)
   end
 end
 
-function authorizations.remove_attachment(_, a, index, now)
+function authorizations.remove_attachment(st, a, index, now)
   table.remove(a.attachments, index)
   a.attachments_version = a.attachments_version + 1
-  after_write(a, now)
+  move(st, a, "write", now)
 end
-
----------------------------------------------------------------------------------------------------
--- Confirm and cancel
 
 local function doc_list(a)
   local out = json.array({})
@@ -313,224 +153,62 @@ local function doc_list(a)
 end
 
 function authorizations.confirm(st, a, body, now)
-  if a.status ~= REQUIRES_ACTION or a.action == "complete_payer_interaction" then
-    http.fail(409, "prior_authorization_not_actionable", "Nothing to confirm in the current state.")
-  end
-  if a.action == "resolve_requirements" then
+  if a.state == "resolve_requirements" then
     local qs = json.array({})
     for i, q in ipairs(a.req.questions) do qs[i] = q.linkId end
     http.fail(409, "requirements_not_satisfied", "Open requirements remain; answer and attach before confirming.",
       { questions = qs, documents = doc_list(a) })
   end
-  if a.action == "approve_submission" then
+  if not lifecycle.can(a, "confirm") then
+    http.fail(409, "prior_authorization_not_actionable", "Nothing to confirm in the current state.")
+  end
+  if a.state == "approve_submission" then
     local s = a.snapshot
     local sent = body and body.acceptedReviewSnapshotId
     if not s or s.status ~= "current" or sent ~= s.id then
       http.fail(409, "review_stale", "Confirm with the current review snapshot.",
         { currentReviewSnapshotId = (s and s.status == "current") and s.id or json.null })
     end
-    s.status = "accepted"
-    a.boundary = "crossed"
-    a.status = PROCESSING
-    a.action = nil
-    a.phase = "submission"
-    st.clock:schedule(now + authorizations.STEP, a.id, "submission_step")
-    touch(a, now)
-    return
   end
-  -- continue_authorization
-  a.status = PROCESSING
-  a.action = nil
-  a.phase = "discovery"
-  if a.scenario.live then a.live = true end
-  st.clock:schedule(now + (a.scenario.discovery_seconds or authorizations.STEP), a.id, "discovery_step")
-  touch(a, now)
+  move(st, a, "confirm", now)
 end
-
-local function revoke_grants(st, pred)
-  for _, g in pairs(st.grants) do
-    if not g.revoked and pred(g) then g.revoked = true end
-  end
-end
-authorizations.revoke_grants = revoke_grants
 
 function authorizations.cancel(st, a, now, reason)
-  if a.status == COMPLETED or a.status == CANCELED then
-    http.fail(409, "prior_authorization_not_mutable", "The authorization is already " .. a.status .. ".")
+  if not lifecycle.can(a, "cancel") then
+    http.fail(409, "prior_authorization_not_mutable", "The authorization is already " .. lifecycle.status(a) .. ".")
   end
-  a.cancel_reason = reason -- kept for audit, not echoed
-  a.status = CANCELED
-  a.action = nil
-  a.outcome = nil
-  a.canceled_at = now
-  a.live = false
-  a.phase = nil
-  st.clock:cancel_for(a.id)
-  local h = a.handoff
-  if h and h.state ~= "closed" then
-    h.state = "closed"
-    h.result = h.result or "canceled"
-    h.closed_at = now
-    h.version = h.version + 1
-    h.accessAvailable = false
-    if h.reconciliation then h.reconciliation.state = "completed" end
-  end
-  revoke_grants(st, function(g) return g.auth_id == a.id end)
-  touch(a, now)
+  move(st, a, "cancel", now, { reason = reason })
 end
 
 ---------------------------------------------------------------------------------------------------
--- Server-side transitions
+-- Server-side steps (clock events): each chooses the event of the transition
 
-local function code8(st, prefix)
-  return st.ids:next(prefix):sub(#prefix + 1, #prefix + 8):upper()
-end
-
-local function set_receipt(st, a, t, ref, channel)
-  a.receipt = { referenceNumber = ref or ("SBX-RCPT-" .. code8(st, "rcpt_")), received_at = t,
-    channel = channel or "portal" }
-  a.receipts = a.receipts + 1
-  a.boundary = "crossed"
-end
-
-local function schedule_payer_event(st, a, t)
-  local s = a.scenario
-  if s.info_request and a.receipts == 1 then
-    st.clock:schedule(t + s.info_request.seconds, a.id, "payer_information_request")
-  else
-    st.clock:schedule(t + (s.decision_seconds or authorizations.DECISION), a.id, "payer_decision")
-  end
-end
-
-local function add_days(date, days)
-  local timefmt = require "collate_sandbox.timefmt"
-  local e = timefmt.date_to_epoch(date)
-  if not e then return nil end
-  return timefmt.format_date(e + days * 86400)
-end
-
-local function complete(a, outcome, t, decision)
-  a.status = COMPLETED
-  a.outcome = outcome
-  a.action = nil
-  a.phase = nil
-  a.live = false
-  a.completed_at = t
-  a.decision = decision
-  touch(a, t)
-end
-
--- decision wire fields for an outcome; `f` overrides (forced events)
-local function make_decision(st, a, outcome, t, f)
-  f = f or {}
-  local start = questionnaire.value(a.store, "service.startDate") or st.fmt_date(t)
-  local wire = {
-    authorizationNumber = json.null, payerStatusText = json.null, effectiveFrom = json.null,
-    effectiveTo = json.null, modifications = json.array({}), denialReasons = json.array({}),
-    details = json.object({}),
-  }
-  if outcome == "approved" or outcome == "modified" then
-    wire.authorizationNumber = f.authorizationNumber or ("SBX-AUTH-" .. code8(st, "authno_"))
-    wire.payerStatusText = f.payerStatusText or (outcome == "approved" and "Approved" or "Approved with modifications")
-    wire.effectiveFrom = f.effectiveFrom or start
-    wire.effectiveTo = f.effectiveTo or add_days(start, 180) or json.null
-  end
-  if outcome == "modified" then
-    if f.modifications then
-      wire.modifications = json.copy(f.modifications)
-    else
-      local units = questionnaire.value(a.store, "service.units") or 2
-      local approved = math.max(1, math.floor(units / 2))
-      wire.modifications = json.array({ { field = "service.units", requestedValue = string.format("%d", units),
-        approvedValue = string.format("%d", approved), message = "Approved units reduced." } })
-    end
-  elseif outcome == "denied" then
-    wire.payerStatusText = f.payerStatusText or "Denied"
-    wire.denialReasons = f.denialReasons and json.copy(f.denialReasons) or json.array({
-      { code = "medical_necessity_not_met", message = "The documentation does not establish medical necessity." } })
-  end
-  return { received_at = t, wire = wire }
-end
-authorizations.make_decision = make_decision
-
-local function needs_approval(a)
-  return a.policy == "requires_approval" or a.scenario.safety_gate
-end
-authorizations.needs_approval = needs_approval
-
-local function end_live(st, a)
-  if a.live then
-    a.live = false
-    revoke_grants(st, function(g) return g.auth_id == a.id and g.kind == "live" end)
-  end
-end
+local DISCOVERY_EVENT = { not_required = "discovery_not_required", failed = "discovery_failed",
+  handoff = "discovery_handoff" }
 
 local on_clock_event = {}
 
 on_clock_event.discovery_step = function(st, a, t)
-  end_live(st, a)
   local s = a.scenario
-  if s.discovery == "not_required" then return complete(a, "not_required", t, nil) end
-  if s.discovery == "failed" then return complete(a, "failed", t, nil) end
-  if s.discovery == "handoff" then
-    a.status = REQUIRES_ACTION
-    a.action = "complete_payer_interaction"
-    a.phase = nil
-    touch(a, t)
-    if a.policy == "requires_approval" then
-      make_snapshot(st, a, t)
-      a.cpi_snapshot = a.snapshot.id
-    end
-    return
-  end
-  if needs_approval(a) then
-    a.status = REQUIRES_ACTION
-    a.action = "approve_submission"
-    a.phase = nil
-    touch(a, t)
-    make_snapshot(st, a, t)
-    return
-  end
-  a.phase = "submission"
-  a.boundary = "crossed"
-  st.clock:schedule(t + authorizations.STEP, a.id, "submission_step")
-  touch(a, t)
+  local event = DISCOVERY_EVENT[s.discovery]
+    or (lifecycle.needs_approval(a) and "discovery_needs_review" or "discovery_submits")
+  local outcome = s.discovery == "not_required" and "not_required" or s.discovery == "failed" and "failed" or nil
+  move(st, a, event, t, { outcome = outcome })
 end
 
 on_clock_event.submission_step = function(st, a, t)
-  set_receipt(st, a, t)
-  a.status = WAITING_ON_PAYER
-  a.phase = nil
-  schedule_payer_event(st, a, t)
-  touch(a, t)
+  move(st, a, "receipt", t)
 end
 
 on_clock_event.payer_decision = function(st, a, t)
   local outcome = a.scenario.outcome or "approved"
-  complete(a, outcome, t, make_decision(st, a, outcome, t))
-end
-
-local function information_request(st, a, t, types, message)
-  st.seq = st.seq + 1
-  for _, d in ipairs(types) do
-    local found = false
-    for _, x in ipairs(a.required_docs) do
-      if x.type == d then
-        x.after = st.seq
-        found = true
-      end
-    end
-    if not found then a.required_docs[#a.required_docs + 1] = { type = d, after = st.seq } end
-  end
-  a.payer_request = { types = types, message = message }
-  settle_action(a)
-  touch(a, t)
+  move(st, a, "decision", t, { outcome = outcome, decision = submission.make_decision(st, a, outcome, t) })
 end
 
 on_clock_event.payer_information_request = function(st, a, t)
   local ir = a.scenario.info_request or { types = { "letter_of_medical_necessity" },
     message = "Please provide a letter of medical necessity." }
-  information_request(st, a, t, ir.types, ir.message)
+  move(st, a, "information_request", t, { types = ir.types, message = ir.message })
 end
 
 on_clock_event.reconciliation_step = function(st, a, t)
@@ -539,30 +217,18 @@ on_clock_event.reconciliation_step = function(st, a, t)
   h.closed_at = t
   h.version = h.version + 1
   h.reconciliation.state = "completed"
-  local res, outcome = h.result, h.reported_outcome
-  if res == "completed_reported" and outcome == "submitted" then
-    set_receipt(st, a, t, h.reference)
-    a.status = WAITING_ON_PAYER
-    a.phase = nil
-    schedule_payer_event(st, a, t)
-    touch(a, t)
-  elseif res == "completed_reported" and outcome == "decision_observed" then
-    a.boundary = "crossed"
+  local res, reported = h.result, h.reported_outcome
+  if res == "completed_reported" and reported == "submitted" then
+    move(st, a, "receipt", t, { reference = h.reference })
+  elseif res == "completed_reported" and reported == "decision_observed" then
     local o = a.scenario.outcome or "approved"
-    complete(a, o, t, make_decision(st, a, o, t))
-  elseif res == "completed_reported" and outcome == "not_required_observed" then
-    a.boundary = a.receipt and "crossed" or "not_crossed"
-    complete(a, "not_required", t, nil)
+    move(st, a, "reconciled_decision", t, { outcome = o, decision = submission.make_decision(st, a, o, t) })
+  elseif res == "completed_reported" and reported == "not_required_observed" then
+    move(st, a, "reconciled_ended", t, { outcome = "not_required" })
   elseif res == "unable_to_complete" or res == "revoked" then
-    a.boundary = a.receipt and "crossed" or "not_crossed"
-    complete(a, "failed", t, nil)
+    move(st, a, "reconciled_ended", t, { outcome = "failed" })
   else -- follow_up_required_observed, expired: offered again
-    a.status = REQUIRES_ACTION
-    a.action = "complete_payer_interaction"
-    a.phase = nil
-    a.cpi_snapshot = nil
-    a.boundary = a.receipt and "crossed" or "not_crossed"
-    touch(a, t)
+    move(st, a, "reconciled_offered_again", t)
   end
 end
 
@@ -573,8 +239,8 @@ end
 function authorizations.fire(st, ev)
   local a = st.auths[ev.auth_id]
   if not a then return end
-  local h = on_clock_event[ev.name]
-  if h then h(st, a, ev.due) end
+  local handler = on_clock_event[ev.name]
+  if handler then handler(st, a, ev.due) end
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -592,7 +258,7 @@ end
 function authorizations.handoff_create(st, a, body, now)
   local h = a.handoff
   if h and h.state == "active" then return h end
-  if a.status ~= REQUIRES_ACTION or a.action ~= "complete_payer_interaction" then
+  if not lifecycle.can(a, "handoff_open") then
     http.fail(409, "manual_handoff_not_allowed", "No manual handoff is offered in the current state.")
   end
   if a.cpi_snapshot then
@@ -601,46 +267,20 @@ function authorizations.handoff_create(st, a, body, now)
       http.fail(409, "review_stale", "Accept the current review snapshot to take the handoff.",
         { currentReviewSnapshotId = a.cpi_snapshot })
     end
-    a.snapshot.status = "accepted"
-    a.cpi_snapshot = nil
   end
-  h = {
-    id = st.ids:next("mhand_"), version = 1, auth_id = a.id, state = "active", created_at = now,
-    activated_at = now, final_submit_capable = true,
-    message = "Complete the submission at the payer portal, then report the result.",
-  }
-  a.handoff = h
-  a.handoffs[h.id] = h
-  st.clock:cancel_for(a.id, "handoff_abandonment")
-  st.clock:schedule(now + authorizations.ABANDON, a.id, "handoff_abandonment")
-  touch(a, now)
-  return h
+  move(st, a, "handoff_open", now)
+  return a.handoff
 end
 
--- complete / unable / revoke / abandonment: closing, grants revoked, authorization P
+-- complete / unable / revoke / abandonment: closing, grants revoked, authorization processing
 function authorizations.close_handoff(st, a, result, t, fields)
-  local h = a.handoff
-  fields = fields or {}
-  h.state = "closing"
-  h.result = result
-  h.version = h.version + 1
-  h.reported_outcome = fields.reportedOutcome
-  h.reference = fields.observedReferenceNumber
-  h.reconciliation = { id = st.ids:next("rcn_"), state = "pending" }
-  revoke_grants(st, function(g) return g.handoff_id == h.id end)
-  st.clock:cancel_for(a.id, "handoff_abandonment")
-  a.status = PROCESSING
-  a.action = nil
-  a.phase = "reconciliation"
-  if a.boundary ~= "crossed" then a.boundary = "unknown" end
-  st.clock:schedule(t + authorizations.STEP, a.id, "reconciliation_step")
-  touch(a, t)
+  move(st, a, "handoff_close", t, { result = result, fields = fields })
 end
 
 function authorizations.render_closure(a, h)
   return {
     manualHandoffId = h.id, state = h.state, result = h.result,
-    authorization = { id = a.id, version = a.version, status = a.status },
+    authorization = { id = a.id, version = a.version, status = lifecycle.status(a) },
     reconciliation = { id = h.reconciliation.id, state = h.reconciliation.state },
   }
 end
@@ -648,36 +288,28 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Forced payer events (§6.6.2)
 
+local FORCED_OUTCOME = { approval = "approved", modified = "modified", denial = "denied" }
+
 function authorizations.force_payer_event(st, a, body, now)
   local t = body.type
   local function not_actionable()
     http.fail(409, "prior_authorization_not_actionable", "The payer event " .. t .. " does not apply in this state.")
   end
   if t == "receipt" then
-    local ev = st.clock:find(a.id, "submission_step")
-    if a.status ~= PROCESSING or not ev then not_actionable() end
-    st.clock:remove(ev)
-    set_receipt(st, a, now, body.referenceNumber, body.channel)
-    a.status = WAITING_ON_PAYER
-    a.phase = nil
-    schedule_payer_event(st, a, now)
-    touch(a, now)
+    if a.state ~= "submission" or not st.clock:find(a.id, "submission_step") then not_actionable() end
+    move(st, a, "receipt", now, { reference = body.referenceNumber, channel = body.channel })
     return
   end
-  if a.status ~= WAITING_ON_PAYER then not_actionable() end
-  st.clock:cancel_for(a.id, "payer_decision")
-  st.clock:cancel_for(a.id, "payer_information_request")
-  if t == "approval" then
-    complete(a, "approved", now, make_decision(st, a, "approved", now, body))
-  elseif t == "modified" then
-    complete(a, "modified", now, make_decision(st, a, "modified", now, body))
-  elseif t == "denial" then
-    complete(a, "denied", now, make_decision(st, a, "denied", now, body))
+  if a.state ~= "waiting_on_payer" then not_actionable() end
+  local outcome = FORCED_OUTCOME[t]
+  if outcome then
+    move(st, a, "decision", now, { outcome = outcome, decision = submission.make_decision(st, a, outcome, now, body) })
   elseif t == "more_info_request" then
     local types = body.documentTypes or { "letter_of_medical_necessity" }
     local list = {}
     for i, d in ipairs(types) do list[i] = d end
-    information_request(st, a, now, list, body.message or "The payer requests more information.")
+    move(st, a, "information_request", now,
+      { types = list, message = body.message or "The payer requests more information." })
   end
 end
 

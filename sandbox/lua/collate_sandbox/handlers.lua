@@ -198,7 +198,7 @@ function handlers.list(ctx)
   end
   local items = {}
   for _, a in ipairs(ctx.st.auth_list) do
-    if (not q.status or a.status == q.status) and (not q.providerNpi or a.npi == q.providerNpi) and
+    if (not q.status or authorizations.status(a) == q.status) and (not q.providerNpi or a.npi == q.providerNpi) and
        (not q.externalCaseId or a.metadata.externalCaseId == q.externalCaseId) then
       items[#items + 1] = a
     end
