@@ -202,7 +202,7 @@ describe("sandbox under hostile traffic", function()
   it("answers garbled HTTP as docs/sandbox.md says, and keeps serving", function()
     local function raw(text)
       local c = connect(sb)
-      assert(c:send(text))
+      c:send(text)
       local status, headers = read_response(c)
       c:close()
       return status, headers
@@ -215,7 +215,13 @@ describe("sandbox under hostile traffic", function()
       { 431, "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " .. string.rep("a", 40000) .. "\r\n\r\n" },
     }
     for _, case in ipairs(cases) do
-      local status, headers = raw(case[2])
+      -- libmicrohttpd closes while a too long request may still be arriving: the client can then
+      -- see a reset instead of the answer (a race under load); a few tries see the answer
+      local status, headers
+      for _ = 1, 5 do
+        status, headers = raw(case[2])
+        if status then break end
+      end
       assert.equals(case[1], status, case[2]:sub(1, 40))
       assert.equals("close", headers.connection)
     end
