@@ -4,6 +4,7 @@ local core = require "collate.core"
 local errors = require "collate.errors"
 local attempt = require "collate.attempt"
 local methods = require "collate.methods"
+local config = require "collate.config"
 
 local M = {}
 
@@ -27,6 +28,8 @@ local function check_upload_args(p)
       return where .. ": unknown parameter '" .. tostring(key) .. "'"
     end
   end
+  local bad_option = config.check_call_options(where, { timeout = p.timeout, max_retries = p.max_retries })
+  if bad_option then return bad_option.message end
   local up = p.upload
   if type(up) ~= "table" then
     return where .. ": upload is required (pass upload = created.upload from files.create)"

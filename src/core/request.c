@@ -214,6 +214,23 @@ static int check_param(lua_State *L, const struct collate_route *r, const struct
       snprintf(at, sizeof at, "%lu", (unsigned long)bad + 1);
       return fail(L, r, "%s is not valid UTF-8 (byte %s)", p->name, at);
     }
+    if (p->max > 0) {
+      size_t i, chars = 0;
+      for (i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80) chars++;
+      if (chars < (size_t)p->min || chars > (size_t)p->max) {
+        char got[32];
+        snprintf(got, sizeof got, "%lu", (unsigned long)chars);
+        lua_pushnil(L);
+        if (p->min > 0)
+          lua_pushfstring(L, "%s: %s must be %d to %d characters (got %s)", r->name, p->name, p->min,
+                          p->max, got);
+        else
+          lua_pushfstring(L, "%s: %s must be at most %d characters (got %s)", r->name, p->name,
+                          p->max, got);
+        return 2;
+      }
+    }
     if (p->loc == COLLATE_LOC_PATH) {
       const char *problem = path_id_problem(s, len);
       if (problem != NULL)
