@@ -25,8 +25,9 @@ end
 local function submit(sb, csv_path, journal, extra)
   local cmd = table.concat({
     "COLLATE_BASE_URL=" .. q(sb.url), "COLLATE_API_KEY=" .. q(sb.key),
-    q(RUN), q(SOURCE .. "/scripts/ops/submit-batch"), q(csv_path), "--journal", q(journal),
-    "--approve-submissions", "--handoff", "--time-scale", tostring(SPEED), "--json", extra or "",
+    q(RUN), q(SOURCE .. "/scripts/ops/submit-batch"), q(csv_path), "--store", q("sqlite:" .. journal),
+    "--approve-submissions", "--handoff", "--document", q(SOURCE .. "/scripts/examples/clinical-note.pdf"),
+    "--wait", "600", "--time-scale", tostring(SPEED), "--json", extra or "",
     "2>" .. q(journal .. ".stderr"),
   }, " ")
   local started = now()
@@ -51,7 +52,7 @@ describe("500 authorizations at once", function()
     -- sequential: the same script without the scheduler, on a sample of the same mix
     local sample_csv = dir .. "/sample.csv"
     local _, sample_expected = cases.write(sample_csv, SAMPLE)
-    local seq, seq_seconds = submit(sb, sample_csv, dir .. "/sample.journal", "--sequential")
+    local seq, seq_seconds = submit(sb, sample_csv, dir .. "/sample.journal", "--concurrency 1 --max-connections 1")
     assert.are.same(sample_expected, seq.by_status)
     local seq_estimate = seq_seconds / SAMPLE * N
 
