@@ -113,7 +113,8 @@ local function person_detail(auth, why)
     local open = workflow.open_requirements(auth)
     d.questions, d.documents = open.questions, open.documents
     d.issues = {}
-    for i, issue in ipairs(open.errors) do d.issues[i] = (issue.field or "") .. ": " .. (issue.message or issue.code) end
+    for i, issue in ipairs(open.errors) do d.issues[i] = (issue.field or "") .. ": " .. (issue.message
+      or issue.code) end
   end
   return d
 end
@@ -164,10 +165,10 @@ local function handlers(ctx, case, client, decision, notes)
     end
     return changed and auth or nil
   end
-  function h.continue_authorization(auth)
-    return rules:confirm(rcase, auth)
+  function h.continue_authorization(a)
+    return rules:confirm(rcase, a)
   end
-  function h.approve_submission(auth, snapshot)
+  function h.approve_submission(_, snapshot)
     if decision and decision.approve then
       notes.emit({ kind = "approved", detail = { snapshot = snapshot.id }, actor = decision.actor })
       return decision.snapshot or true
@@ -190,7 +191,8 @@ local function handlers(ctx, case, client, decision, notes)
       return nil
     end
     notes.emit({ kind = "handoff_completed", detail = { outcome = outcome } })
-    return workflow.manual_handoff(client, auth, { outcome = outcome, reference_number = decision and decision.reference })
+    return workflow.manual_handoff(client, auth, { outcome = outcome, reference_number = decision
+      and decision.reference })
   end
   return h
 end
@@ -245,7 +247,8 @@ function M.step(ctx, case, decision)
       local params = cases.create_params(case)
       params.idempotency_key = case.idem_key
       auth = client.authorizations.create(params)
-      events[#events + 1] = { actor = actor, kind = "created", from = "new", to = state_name(auth.status, action_of(auth)),
+      events[#events + 1] = { actor = actor, kind = "created", from = "new", to = state_name(auth.status,
+        action_of(auth)),
         at = now, detail = { authorization = auth.id } }
       last.status, last.action = auth.status, action_of(auth)
       fields.auth_id = auth.id
@@ -302,16 +305,20 @@ function M.step(ctx, case, decision)
         to = "failed", at = now, detail = { error = message(err) } }
       fields.status, fields.waiting_for, fields.next_look = "failed", NULL, NULL
     else
-      events[#events + 1] = { actor = actor, kind = "error", at = now, detail = { error = message(err), attempt = attempts } }
+      events[#events + 1] = { actor = actor, kind = "error", at = now, detail = { error = message(err),
+        attempt = attempts } }
       fields.waiting_for = "retry"
-      local backoff = math.min(M.RETRY_INTERVAL * 2 ^ (attempts - 1), ctx.max_interval or M.MAX_INTERVAL) / (ctx.scale or 1)
+      local backoff = math.min(M.RETRY_INTERVAL * 2 ^ (attempts - 1), ctx.max_interval
+        or M.MAX_INTERVAL) / (ctx.scale or 1)
       fields.next_look = now + (retry_after or backoff)
     end
   end
   fields.requests = (case.requests or 0) + counter.n
   local saved = ctx.store:save(case.id, ctx.owner, fields, events, { now = now, defer = ctx.defer })
-  return { id = case.id, status = fields.status or case.status, outcome = fields.outcome ~= NULL and fields.outcome or nil,
-           waiting_for = fields.waiting_for ~= NULL and fields.waiting_for or nil, error = not ok and message(err) or nil,
+  return { id = case.id, status = fields.status or case.status, outcome = fields.outcome ~= NULL
+    and fields.outcome or nil,
+           waiting_for = fields.waiting_for ~= NULL and fields.waiting_for or nil, error = not ok
+             and message(err) or nil,
            lost = not saved, requests = counter.n }
 end
 
@@ -323,11 +330,13 @@ function M.plan(ctx, case)
     if action == "approve_submission" then
       local rcase = { id = case.id, payer = case.payer, code = case.code, input = case.input }
       local ok, why = ctx.rules:approve(rcase, { warnings = {}, summary = {} })
-      return ok and "re-read, then approve the review snapshot (rules)" or ("re-read; wait for a person: " .. tostring(why))
+      return ok and "re-read, then approve the review snapshot (rules)" or ("re-read; wait for a person: "
+        .. tostring(why))
     elseif action == "complete_payer_interaction" then
       local rcase = { id = case.id, payer = case.payer, code = case.code, input = case.input }
       local outcome = ctx.rules:handoff(rcase, {})
-      return outcome and ("re-read, then complete the manual handoff as " .. outcome) or "re-read; wait for a person (handoff)"
+      return outcome and ("re-read, then complete the manual handoff as " .. outcome)
+        or "re-read; wait for a person (handoff)"
     end
     return "re-read, then " .. tostring(action)
   end
@@ -352,7 +361,7 @@ function M.run(ctx, o)
   end
   ctx.defer = true
   collate.run(function()
-    local inflight, n_inflight = {}, 0
+    local n_inflight = 0
     local last_renew = os.time()
     local pass_started = nil
     local finished, last_lease = 1, -math.huge
@@ -371,10 +380,8 @@ function M.run(ctx, o)
       if #due > 0 and not pass_started then pass_started = core.now() end
       for _, case in ipairs(due) do
         n_inflight = n_inflight + 1
-        inflight[case.id] = true
         collate.spawn(function()
           local ok, r = pcall(M.step, ctx, case)
-          inflight[case.id] = nil
           n_inflight = n_inflight - 1
           finished = finished + 1
           summary.steps = summary.steps + 1

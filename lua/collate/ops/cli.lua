@@ -36,7 +36,8 @@ function M.parse(name, args, spec, usage)
         if kind == "number" or kind == "integer" then
           local n = tonumber(v)
           if not n or n < 0 or (kind == "integer" and (n % 1 ~= 0 or n < 1)) then
-            fail(key .. " must be a " .. (kind == "integer" and "positive integer" or "number >= 0") .. " (got " .. v .. ")")
+            fail(key .. " must be a " .. (kind == "integer" and "positive integer" or "number >= 0")
+              .. " (got " .. v .. ")")
           end
           v = kind == "integer" and math.tointeger(n) or n
         end
@@ -123,7 +124,8 @@ function M.clock(o)
   local cached, at, speed = nil, nil, 1
   local function fetch()
     local status, _, body = transport.send({ method = "GET", url = base .. "/_sandbox/clock", headers = {} }, 10)
-    if status ~= 200 then error("--clock sandbox: GET " .. base .. "/_sandbox/clock answered " .. tostring(status), 0) end
+    if status ~= 200 then error("--clock sandbox: GET " .. base .. "/_sandbox/clock answered "
+      .. tostring(status), 0) end
     local c = cjson.decode(body)
     cached, at = advance.epoch(c.now), core.now()
     speed = c.mode == "step" and 0 or (c.speed or 1)

@@ -91,6 +91,7 @@ function M.run(o, store, name)
   }
   -- intervals are API seconds: on a sandbox whose clock runs `scale` times faster they pass sooner
   ctx.scale = scale
+  if not o.dry_run then store:wake_people(ctx.now()) end
   if o.retry_failed and not o.dry_run then
     local n = store:retry_failed(ctx.now(), cli.operator(o))
     if n > 0 then io.stderr:write(name, ": ", n, " failed cases will be tried again\n") end
@@ -127,7 +128,8 @@ function M.run(o, store, name)
         print(string.format("%-20s %-18s would %s", r.id, r.status, r.plan))
       end
     end
-    if not o.json then print(string.format("%d cases due; --dry-run: nothing sent, nothing changed", #summary.results)) end
+    if not o.json then print(string.format("%d cases due; --dry-run: nothing sent, nothing changed",
+      #summary.results)) end
     return 0
   end
   -- the per-case summary of this run, then counts over the whole store

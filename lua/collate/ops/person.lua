@@ -29,14 +29,16 @@ function M.decide(name, o, case_id, wants_action, decision)
   local waiting = case.waiting_for or ""
   if case.next_action ~= wants_action then
     io.stderr:write(string.format("%s: case %s is not waiting for %s (status %s%s, waiting for %s)\n", name, case_id,
-      wants_action, case.status, case.next_action and (":" .. case.next_action) or "", waiting ~= "" and waiting or "nothing"))
+      wants_action, case.status, case.next_action and (":" .. case.next_action) or "", waiting ~= ""
+        and waiting or "nothing"))
     store:close()
     return 1
   end
   local operator = cli.operator(o)
   decision.actor = operator
   if o.dry_run then
-    local what = decision.approve and ("approve the review snapshot " .. tostring(case.person and case.person.snapshot or ""))
+    local what = decision.approve and ("approve the review snapshot " .. tostring(case.person
+      and case.person.snapshot or ""))
       or ("complete the manual handoff reporting " .. decision.handoff)
     print(string.format("%s: would re-read %s and %s as %s; --dry-run: nothing sent", name, case_id, what, operator))
     store:close()

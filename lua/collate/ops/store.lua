@@ -63,12 +63,14 @@ local function migrate(db, backend)
       newest = math.max(newest, m.version)
       if not applied[m.version] then
         for _, sql in ipairs(m.sql) do db:exec((sql:gsub("{serial}", backend.SERIAL))) end
-        db:exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", m.version, m.name, os.time())
+        db:exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", m.version, m.name,
+          os.time())
       end
     end
     for v in pairs(applied) do
       if v > newest then
-        error(string.format("store: schema version %d is newer than this collate-lua knows (%d): upgrade it", v, newest), 0)
+        error(string.format("store: schema version %d is newer than this collate-lua knows (%d): upgrade it", v,
+          newest), 0)
       end
     end
   end)
@@ -144,7 +146,8 @@ function Store:bind(env, now)
     end
     if id == env.id then
       error(string.format("store %s belongs to %s with another API key (fingerprint %s, this key's is %s): " ..
-        "use the store of this key's organization (--store or COLLATE_STORE)", self.describe, label, fp, env.fingerprint), 0)
+        "use the store of this key's organization (--store or COLLATE_STORE)", self.describe, label, fp,
+          env.fingerprint), 0)
     end
     error(string.format("store %s belongs to environment %s (API key fingerprint %s), not %s: use that " ..
       "environment's store (--store or COLLATE_STORE), or a new one for this environment",
@@ -342,10 +345,21 @@ function Store:release(owner)
   return self.db:exec("UPDATE cases SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", owner)
 end
 
--- next_due() -> the earliest next look of an open case, or nil
+-- next_due() -> the earliest next look of an open case that does not wait on a person (those
+-- are re-read now and then, but never keep a run waiting), or nil
 function Store:next_due()
-  local r = self.db:first("SELECT MIN(next_look) AS t FROM cases WHERE " .. OPEN .. " AND next_look IS NOT NULL")
+  local r = self.db:first("SELECT MIN(next_look) AS t FROM cases WHERE " .. OPEN ..
+    " AND next_look IS NOT NULL AND (waiting_for IS NULL OR waiting_for NOT LIKE 'person:%')")
   return r and tonumber(r.t)
+end
+
+-- wake_people(now) -> n: cases waiting on a person are due now (a run with other rules, or
+-- after a person acted elsewhere, looks at them again at once)
+function Store:wake_people(now)
+  return self.db:transaction(function()
+    return self.db:exec("UPDATE cases SET next_look = ? WHERE " .. OPEN ..
+      " AND waiting_for LIKE 'person:%' AND next_look > ?", now, now)
+  end)
 end
 
 -- retry_failed(now, actor) -> n: failed cases become due again (their key and ID kept)

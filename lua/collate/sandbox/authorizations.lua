@@ -395,7 +395,8 @@ local function schedule_payer_event(st, a, t)
   if s.info_request and a.receipts == 1 then
     st.clock:schedule(t + s.info_request.seconds, a.id, "payer_information_request")
   else
-    st.clock:schedule(t + (s.decision_seconds or A.DECISION), a.id, "payer_decision")
+    local override = st.payer_timing and st.payer_timing[a.payer_id] -- POST /_sandbox/payer-timing
+    st.clock:schedule(t + (override or s.decision_seconds or A.DECISION), a.id, "payer_decision")
   end
 end
 
