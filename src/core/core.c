@@ -4,6 +4,7 @@
 
 static const luaL_Reg functions[] = {
   {"build_request", collate_l_build_request},
+  {"check_headers", collate_l_check_headers},
   {"to_wire", collate_l_to_wire},
   {"from_wire", collate_l_from_wire},
   {"parse_response", collate_l_parse_response},
@@ -14,6 +15,9 @@ static const luaL_Reg functions[] = {
   {"parse_retry_after", collate_l_parse_retry_after},
   {"uuid4", collate_l_uuid4},
   {"redact", collate_l_redact},
+  {"check_base_url", collate_l_check_base_url},
+  {"check_proxy_url", collate_l_check_proxy_url},
+  {"split_url", collate_l_split_url},
   {"sleep", collate_l_sleep},
   {"now", collate_l_now},
   {"http", collate_l_http},

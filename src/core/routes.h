@@ -17,6 +17,8 @@ struct collate_param {
   unsigned char loc;
   unsigned char type;
   unsigned char required;
+  int min, max; /* when max > 0, the contract's bounds: an integer's range, a string's length in
+                 * characters */
 };
 
 #define COLLATE_MAX_PARAMS 10
@@ -34,5 +36,6 @@ extern const int collate_route_count;
 
 const struct collate_route *collate_route_find(const char *name);
 const struct collate_param *collate_route_param(const struct collate_route *r, const char *name);
+int collate_route_paginated(const struct collate_route *r);
 
 #endif

@@ -92,6 +92,16 @@ describe("the method map", function()
     assert.are.equal("1234567893", routes.provider_npi)
     assert.are.equal(5, #routes.options)
     assert.are.equal("Aetna CA drug", routes.options[1].label)
+    assert.is_nil(routes.data) -- unpaginated (contract 2.11): no page shape, no each
+    assert.is_nil(routes.pagination)
+    -- no each: the name is not there (a missing method raises, naming it)
+    local ok, err = pcall(function() return client.authorization_routes.each end)
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("no method authorization_routes.each", 1, true))
+    for _, list in ipairs{ client.authorizations, client.authorizations.attachments, client.payers,
+                           client.providers, client.sandbox.scenarios } do
+      assert.is_function(list.each)
+    end
     local resolved = client.authorization_routes.resolve{ provider_npi = "1234567893", payer_id = "payer_aetna",
       coverage_state = "CA", request_type = "drug", service_code = { system = "hcpcs", code = "J0791" } }
     assert.are.equal("collate_managed", resolved.access_mode)

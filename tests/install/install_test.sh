@@ -23,7 +23,7 @@ case $mode in
     ;;
   luarocks)
     mkdir "$tmp/src"
-    cp -r "$src/CMakeLists.txt" "$src/src" "$src/lua" "$src"/collate-lua-*.rockspec "$tmp/src/"
+    cp -r "$src/CMakeLists.txt" "$src/src" "$src/sandbox" "$src/lua" "$src"/collate-lua-*.rockspec "$tmp/src/"
     (cd "$tmp/src" && HOME=$tmp luarocks --lua-version=5.4 make --tree "$prefix" --deps-mode=none \
        collate-lua-0.1.0-1.rockspec) >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "luarocks make"; }
     rm -rf "$tmp/src"
@@ -31,9 +31,20 @@ case $mode in
   *) fail "unknown mode $mode" ;;
 esac
 for f in bin/collate-run bin/collate-sandbox share/lua/5.4/collate/init.lua share/lua/5.4/collate/transport/cosocket.lua \
-         share/lua/5.4/collate/sandbox/app.lua lib/lua/5.4/collate/core.so; do
+         lib/lua/5.4/collate/core.so; do
   [ -e "$prefix/$f" ] || { find "$prefix" -maxdepth 4; fail "$f not installed"; }
 done
+# the emulator's Lua apart from the SDK: share/collate-sandbox/lua (cmake), the rock's own
+# directory (luarocks); never in the SDK's Lua directories
+case $mode in
+  cmake) emulator=$prefix/share/collate-sandbox/lua/collate_sandbox/app.lua ;;
+  luarocks) emulator=$(find "$prefix/lib/luarocks" -path '*/share/collate-sandbox/lua/collate_sandbox/app.lua' | head -1) ;;
+esac
+[ -n "$emulator" ] && [ -e "$emulator" ] || { find "$prefix" -maxdepth 6; fail "the emulator's Lua not installed"; }
+echo "emulator's Lua: ${emulator#"$prefix"/}"
+if find "$prefix/share/lua" "$prefix/lib/lua" -path '*sandbox*' 2>/dev/null | grep -q .; then
+  find "$prefix/share/lua" "$prefix/lib/lua" -path '*sandbox*'; fail "sandbox files in the SDK's Lua directories"
+fi
 check=$src/tests/install/check.lua
 export INSTALL_PREFIX=$prefix
 
