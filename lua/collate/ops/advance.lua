@@ -5,7 +5,7 @@
 -- the API owns the next step, a person must decide, or it is terminal.
 --
 -- When to look next (seconds of the API's clock; docs/operations.md):
---   processing        5 s, doubling with every look that finds no change, at most max_interval
+--   processing        5 s, doubling with every look that finds no change, at most 300 s
 --   waiting_on_payer  30 s, doubling likewise (a payer that takes days costs ~1 look an hour)
 --   waiting on a person  re-read every person_interval (a snapshot may go stale meanwhile)
 --   an error the API may get over (5xx, 429, network): Retry-After if given, else 30 s doubling
@@ -23,15 +23,16 @@ local NULL = store_mod.NULL
 local M = {}
 
 M.INTERVALS = { processing = 5, waiting_on_payer = 30 }
+M.CAPS = { processing = 300 } -- Collate's own steps take seconds to minutes: look at least every 5 min
 M.MAX_INTERVAL = 3600
 M.PERSON_INTERVAL = 3600
 M.RETRY_INTERVAL = 30
 M.MAX_CONFLICTS = 3 -- a version_conflict / review_stale that keeps coming back is failed
-M.COMMIT_EVERY = 0.025 -- seconds between two commits of a run (each is an fsync with sqlite)
+M.COMMIT_EVERY = 0.1 -- seconds between two commits of a run (each is an fsync with sqlite)
 
 function M.interval(status, looks, max)
   local base = M.INTERVALS[status] or M.RETRY_INTERVAL
-  return math.min(base * 2 ^ math.min(looks or 0, 30), max or M.MAX_INTERVAL)
+  return math.min(base * 2 ^ math.min(looks or 0, 30), M.CAPS[status] or max or M.MAX_INTERVAL, max or M.MAX_INTERVAL)
 end
 
 -- RFC 3339 timestamp -> epoch seconds (UTC), or nil
@@ -198,8 +199,12 @@ local function handlers(ctx, case, client, decision, notes)
 end
 
 -- classify(err) -> "retry", seconds | "failed" | "fatal"
+-- 409s that a later look resolves: the state moved under us (a handoff abandoned while the
+-- grant was queued, a version or snapshot replaced); re-read and follow the new state, at most
+-- MAX_CONFLICTS times in a row
 local RETRY_CODES = { version_conflict = true, review_stale = true, requirements_not_satisfied = true,
-                      prior_authorization_not_actionable = true, upload_already_used = true }
+                      prior_authorization_not_actionable = true, upload_already_used = true,
+                      live_session_not_available = true, manual_handoff_not_allowed = true }
 function M.classify(err)
   if not errors.is_error(err) then return "failed" end
   if err.kind == "api" then
