@@ -8,6 +8,7 @@ local router = require "collate_sandbox.router"
 local faults = require "collate_sandbox.faults"
 local requestlog = require "collate_sandbox.requestlog"
 local authorizations = require "collate_sandbox.authorizations"
+local idempotency = require "collate_sandbox.idempotency"
 
 local control = {}
 
@@ -149,7 +150,7 @@ function route_handlers.requests_get(app, req)
 end
 
 function route_handlers.requests_delete(app)
-  app.st.log, app.st.log_first, app.st.log_last = {}, 1, 0
+  requestlog.clear(app.st)
   return 200, { data = json.array({}) }
 end
 
@@ -172,6 +173,14 @@ function route_handlers.payer_event(app, req, params)
   return 200, authorizations.render(st, a)
 end
 
+-- How many idempotency records are held (emulator extension, docs/sandbox-extensions.md): they
+-- are purged on the virtual clock after the retention; the request log's size in bytes too.
+function route_handlers.idempotency(app)
+  return 200, { records = idempotency.count(app.st), retentionSeconds = idempotency.RETENTION,
+    requestLog = { entries = requestlog.count(app.st), bytes = requestlog.bytes(app.st),
+      maxEntries = requestlog.MAX, maxBytes = requestlog.MAX_BYTES } }
+end
+
 -- The C front's connection telemetry (docs/sandbox-extensions.md); DELETE resets the peaks and
 -- `accepted` first. Absent when the app runs without the front.
 function route_handlers.connections(app, req)
@@ -192,6 +201,7 @@ local ROUTER = router.new({
   { "DELETE", "/_sandbox/requests", route_handlers.requests_delete },
   { "POST", "/_sandbox/reset", route_handlers.reset },
   { "GET", "/_sandbox/connections", route_handlers.connections },
+  { "GET", "/_sandbox/idempotency", route_handlers.idempotency },
   { "DELETE", "/_sandbox/connections", route_handlers.connections },
   { "POST", "/_sandbox/prior-authorizations/{id}/payer-events", route_handlers.payer_event },
 })

@@ -25,8 +25,8 @@ local function registry()
 end
 
 -- the state's own fields that are rebuilt, not saved
-local SKIP = { log = true, log_first = true, log_last = true, render_cache = true, fmt = true, fmt_date = true,
-  base_url = true }
+local SKIP = { log = true, log_first = true, log_last = true, log_bytes = true, render_cache = true, fmt = true,
+  fmt_date = true, base_url = true }
 
 function persist.dump(st)
   local _, by_value = registry()
