@@ -189,7 +189,40 @@ function route_handlers.connections(app, req)
   return 200, counts(req.method == "DELETE")
 end
 
+-- Emulator extension (docs/sandbox-extensions.md): how long each payer takes to decide after
+-- receipt, instead of the scenario's delay, for simulations of payers that take days.
+function route_handlers.payer_timing_get(app)
+  local out = json.object({})
+  for payer, seconds in pairs(app.st.payer_timing or {}) do out[payer] = seconds end
+  return 200, { decisionSeconds = out }
+end
+
+function route_handlers.payer_timing_set(app, req)
+  local b = body_of(req, { type = "object", fields = { { "decisionSeconds", { type = "object", required = true } } } })
+  local catalog = require "collate_sandbox.catalog"
+  local timing = app.st.payer_timing or {}
+  local issues = {}
+  for payer, seconds in pairs(b.decisionSeconds) do
+    if not catalog.payer(payer) then
+      issues[#issues + 1] = http.issue("invalid_format", { "body", "decisionSeconds", payer }, "No payer "
+        .. payer .. ".")
+    elseif seconds == json.null then
+      timing[payer] = nil
+    elseif math.type(seconds) ~= "integer" or seconds < 1 then
+      issues[#issues + 1] = http.issue("out_of_range", { "body", "decisionSeconds", payer },
+        "Must be an integer number of seconds >= 1, or null for the scenario's delay.")
+    else
+      timing[payer] = seconds
+    end
+  end
+  if #issues > 0 then http.bad_request(issues) end
+  app.st.payer_timing = timing
+  return route_handlers.payer_timing_get(app)
+end
+
 local ROUTER = router.new({
+  { "GET", "/_sandbox/payer-timing", route_handlers.payer_timing_get },
+  { "POST", "/_sandbox/payer-timing", route_handlers.payer_timing_set },
   { "GET", "/_sandbox/clock", route_handlers.clock_get },
   { "POST", "/_sandbox/clock", route_handlers.clock_set },
   { "POST", "/_sandbox/clock/advance", route_handlers.advance },
