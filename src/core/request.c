@@ -395,17 +395,21 @@ static int push_body(lua_State *L, const struct collate_route *r, int params) {
     return 0;
   }
   lua_replace(L, src);
-  if (!check_metadata_size(L, src)) {
-    lua_replace(L, src);
-    return 0;
-  }
+  lua_pushvalue(L, src); /* the converted table, for the metadata size */
   if (!collate_json_encode(L, src)) {
     lua_pushfstring(L, "cannot encode the body as JSON: %s", lua_tostring(L, -1));
+    lua_replace(L, src);
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_replace(L, src);
+  /* metadata is part of the body: a body within the limit has metadata within it */
+  if (lua_rawlen(L, src) > METADATA_MAX_BYTES && !check_metadata_size(L, lua_gettop(L))) {
     lua_replace(L, src);
     lua_pop(L, 1);
     return 0;
   }
-  lua_replace(L, src);
+  lua_pop(L, 1);
   if (lua_rawlen(L, src) > BODY_MAX_BYTES) {
     char n[32];
     snprintf(n, sizeof n, "%lu", (unsigned long)lua_rawlen(L, src));
