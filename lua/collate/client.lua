@@ -97,12 +97,22 @@ local function build(name, params)
 end
 M.build = build
 
+-- A call on a client after client.close(): refused before any I/O.
+local function check_open(ctx, name)
+  if ctx.closed then
+    raise(errors.invalid_argument(name .. ": the client is closed (client.close() was called); "
+      .. "make another with collate.new"))
+  end
+end
+M.check_open = check_open
+
 -- A plain route: build, perform, convert.
 local function route_method(ctx, name)
   local is_page = core.routes[name].paginated -- unpaginated lists return the contract's shape
   local public = name == "health" -- the one route without authentication
   return function(params)
     local request, options = build(name, params)
+    check_open(ctx, name)
     if public then request.authenticated = false end
     local value, failure = perform(ctx, request, options)
     if value == nil then raise(failure) end
@@ -119,6 +129,8 @@ function M.new(options)
   local close_uploads
 
   local function close()
+    if ctx.closed then return end
+    ctx.closed = true
     ctx.transport.close()
     if close_uploads then close_uploads() end
   end
@@ -145,6 +157,7 @@ function M.new(options)
     perform = function(request, opts, decode) return perform(ctx, request, opts, decode) end,
     settings = settings,
     build = build,
+    check_open = function(name) check_open(ctx, name) end,
     default_transport = M.default_transport,
   })
 

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "casing.h"
 #include "core.h"
@@ -421,6 +422,22 @@ static int push_body(lua_State *L, const struct collate_route *r, int params) {
   return 1;
 }
 
+/* Removes from headers a name equal to name but for case ("content-type" and "Content-Type"),
+ * so that a caller's header replaces the client's instead of going out beside it. */
+static void remove_same_name(lua_State *L, int headers, const char *name) {
+  luaL_checkstack(L, 4, "collate: headers");
+  lua_pushnil(L);
+  while (lua_next(L, headers) != 0) {
+    const char *k = lua_tostring(L, -2);
+    lua_pop(L, 1);
+    if (strcmp(k, name) != 0 && strcasecmp(k, name) == 0) {
+      lua_pushnil(L);
+      lua_rawset(L, headers);
+      return; /* the client's own headers have one spelling each */
+    }
+  }
+}
+
 /* core.build_request(route_name, params, extra_headers?) -> {method, path, headers, body,
  * idempotency_key} | nil, message. extra_headers (the caller's, checked here so that every
  * transport gets only well-formed headers) are added last and may not set Authorization. */
@@ -517,6 +534,7 @@ int collate_l_build_request(lua_State *L) {
   if (extra) {
     lua_pushnil(L);
     while (lua_next(L, extra) != 0) {
+      remove_same_name(L, headers, lua_tostring(L, -2)); /* one header per name, the caller's */
       lua_pushvalue(L, -2);
       lua_insert(L, -2);
       lua_rawset(L, headers);
