@@ -11,7 +11,8 @@ local methods = require "collate.methods"
 local M = {}
 
 -- Per-call options that are not API parameters.
-local CALL_OPTIONS = { timeout = true, max_retries = true, extra_headers = true, deadline = true }
+local CALL_OPTIONS = { timeout = true, max_retries = true, extra_headers = true, deadline = true,
+                       max_response_bytes = true }
 
 -- Every method raises; collate.safe wraps the finished client once to return nil, err instead.
 local function raise(err)
@@ -38,7 +39,7 @@ end
 -- elsewhere over one reused libcurl handle.
 function M.default_transport(settings)
   local options = { ca_file = settings.ca_file, user_agent = settings.user_agent,
-                    connect_timeout = settings.connect_timeout }
+                    connect_timeout = settings.connect_timeout, proxy = settings.proxy }
   if type(ngx) == "table" and ngx.socket then -- luacheck: ignore (the OpenResty global)
     return require("collate.transport.cosocket").new(options)
   end
@@ -57,6 +58,8 @@ local function perform(ctx, request, options, decode)
   local s = ctx.settings
   request.url = s.base_url .. request.path
   request.log_path = request.path
+  request.max_response_bytes = request.max_response_bytes
+    or (options and options.max_response_bytes) or s.max_response_bytes
   local headers = request.headers
   -- extra_headers were merged (and checked: never Authorization) by core.build_request
   if request.authenticated ~= false then headers["Authorization"] = ctx.auth_header end
@@ -94,12 +97,22 @@ local function build(name, params)
 end
 M.build = build
 
+-- A call on a client after client.close(): refused before any I/O.
+local function check_open(ctx, name)
+  if ctx.closed then
+    raise(errors.invalid_argument(name .. ": the client is closed (client.close() was called); "
+      .. "make another with collate.new"))
+  end
+end
+M.check_open = check_open
+
 -- A plain route: build, perform, convert.
 local function route_method(ctx, name)
   local is_page = core.routes[name].paginated -- unpaginated lists return the contract's shape
   local public = name == "health" -- the one route without authentication
   return function(params)
     local request, options = build(name, params)
+    check_open(ctx, name)
     if public then request.authenticated = false end
     local value, failure = perform(ctx, request, options)
     if value == nil then raise(failure) end
@@ -116,6 +129,8 @@ function M.new(options)
   local close_uploads
 
   local function close()
+    if ctx.closed then return end
+    ctx.closed = true
     ctx.transport.close()
     if close_uploads then close_uploads() end
   end
@@ -142,6 +157,7 @@ function M.new(options)
     perform = function(request, opts, decode) return perform(ctx, request, opts, decode) end,
     settings = settings,
     build = build,
+    check_open = function(name) check_open(ctx, name) end,
     default_transport = M.default_transport,
   })
 

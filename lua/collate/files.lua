@@ -4,6 +4,7 @@ local core = require "collate.core"
 local errors = require "collate.errors"
 local attempt = require "collate.attempt"
 local methods = require "collate.methods"
+local config = require "collate.config"
 
 local M = {}
 
@@ -27,6 +28,8 @@ local function check_upload_args(p)
       return where .. ": unknown parameter '" .. tostring(key) .. "'"
     end
   end
+  local bad_option = config.check_call_options(where, { timeout = p.timeout, max_retries = p.max_retries })
+  if bad_option then return bad_option.message end
   local up = p.upload
   if type(up) ~= "table" then
     return where .. ": upload is required (pass upload = created.upload from files.create)"
@@ -111,6 +114,7 @@ function M.install(client, env)
     if colon then raise(colon) end
     local problem = check_upload_args(p)
     if problem then raise(errors.invalid_argument(problem)) end
+    env.check_open("files.upload")
     local up = p.upload
     local headers = {}
     for k, v in pairs(up.headers or {}) do headers[k] = v end
@@ -144,8 +148,12 @@ function M.install(client, env)
     local params = {}
     for k, v in pairs(p) do if k ~= "path" then params[k] = v end end
     local request, options = env.build("files.download", params)
+    env.check_open("files.download")
     local part = path and (path .. ".part") or nil
     request.out_file = part
+    if part then -- streamed to disk: the download's own limit, not the in-memory one
+      request.max_response_bytes = (options and options.max_response_bytes) or config.defaults.max_download_bytes
+    end
     local value, failure = env.perform(request, options, function(status, headers, body)
       if status >= 200 and status < 300 then
         return true, { body = body, content_type = headers["content-type"],

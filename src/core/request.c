@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "casing.h"
 #include "core.h"
@@ -214,6 +215,23 @@ static int check_param(lua_State *L, const struct collate_route *r, const struct
       snprintf(at, sizeof at, "%lu", (unsigned long)bad + 1);
       return fail(L, r, "%s is not valid UTF-8 (byte %s)", p->name, at);
     }
+    if (p->max > 0) {
+      size_t i, chars = 0;
+      for (i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80) chars++;
+      if (chars < (size_t)p->min || chars > (size_t)p->max) {
+        char got[32];
+        snprintf(got, sizeof got, "%lu", (unsigned long)chars);
+        lua_pushnil(L);
+        if (p->min > 0)
+          lua_pushfstring(L, "%s: %s must be %d to %d characters (got %s)", r->name, p->name, p->min,
+                          p->max, got);
+        else
+          lua_pushfstring(L, "%s: %s must be at most %d characters (got %s)", r->name, p->name,
+                          p->max, got);
+        return 2;
+      }
+    }
     if (p->loc == COLLATE_LOC_PATH) {
       const char *problem = path_id_problem(s, len);
       if (problem != NULL)
@@ -378,17 +396,21 @@ static int push_body(lua_State *L, const struct collate_route *r, int params) {
     return 0;
   }
   lua_replace(L, src);
-  if (!check_metadata_size(L, src)) {
-    lua_replace(L, src);
-    return 0;
-  }
+  lua_pushvalue(L, src); /* the converted table, for the metadata size */
   if (!collate_json_encode(L, src)) {
     lua_pushfstring(L, "cannot encode the body as JSON: %s", lua_tostring(L, -1));
+    lua_replace(L, src);
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_replace(L, src);
+  /* metadata is part of the body: a body within the limit has metadata within it */
+  if (lua_rawlen(L, src) > METADATA_MAX_BYTES && !check_metadata_size(L, lua_gettop(L))) {
     lua_replace(L, src);
     lua_pop(L, 1);
     return 0;
   }
-  lua_replace(L, src);
+  lua_pop(L, 1);
   if (lua_rawlen(L, src) > BODY_MAX_BYTES) {
     char n[32];
     snprintf(n, sizeof n, "%lu", (unsigned long)lua_rawlen(L, src));
@@ -398,6 +420,22 @@ static int push_body(lua_State *L, const struct collate_route *r, int params) {
     return 0;
   }
   return 1;
+}
+
+/* Removes from headers a name equal to name but for case ("content-type" and "Content-Type"),
+ * so that a caller's header replaces the client's instead of going out beside it. */
+static void remove_same_name(lua_State *L, int headers, const char *name) {
+  luaL_checkstack(L, 4, "collate: headers");
+  lua_pushnil(L);
+  while (lua_next(L, headers) != 0) {
+    const char *k = lua_tostring(L, -2);
+    lua_pop(L, 1);
+    if (strcmp(k, name) != 0 && strcasecmp(k, name) == 0) {
+      lua_pushnil(L);
+      lua_rawset(L, headers);
+      return; /* the client's own headers have one spelling each */
+    }
+  }
 }
 
 /* core.build_request(route_name, params, extra_headers?) -> {method, path, headers, body,
@@ -496,6 +534,7 @@ int collate_l_build_request(lua_State *L) {
   if (extra) {
     lua_pushnil(L);
     while (lua_next(L, extra) != 0) {
+      remove_same_name(L, headers, lua_tostring(L, -2)); /* one header per name, the caller's */
       lua_pushvalue(L, -2);
       lua_insert(L, -2);
       lua_rawset(L, headers);

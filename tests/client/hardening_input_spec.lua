@@ -235,6 +235,23 @@ describe("input hardening", function()
       assert.are.equal(#note, #auth.metadata.note)
     end)
 
+    it("refuses strings longer than the contract allows, counting characters", function()
+      refused(client.authorizations.cancel,
+        { authorization_id = "auth_1", if_match = 1, reason = string.rep("r", 501) },
+        "authorizations.cancel: reason must be at most 500 characters (got 501)")
+      refused(client.authorizations.manual_handoffs.revoke,
+        { authorization_id = "auth_1", handoff_id = "mhand_1", if_match = 1, reason = "" },
+        "authorizations.manual_handoffs.revoke: reason must be 1 to 500 characters (got 0)")
+      refused(client.authorizations.manual_handoffs.complete, { authorization_id = "auth_1", handoff_id = "mhand_1",
+        if_match = 1, reported_outcome = "submitted", operator_notes = string.rep("n", 2001) },
+        "operator_notes must be at most 2000 characters")
+      -- 500 two-byte characters are 1000 bytes, and allowed: the request is sent
+      local ok, err = pcall(client.authorizations.cancel,
+        { authorization_id = "auth_0000000000000000", if_match = 1, reason = string.rep("\195\169", 500) })
+      assert.is_false(ok)
+      assert.are.equal("prior_authorization_not_found", err.code)
+    end)
+
     it("refuses a body over 1 MiB, locally", function()
       local notes = string.rep("y", 1024 * 1024 + 1)
       refused(client.authorizations.manual_handoffs.revoke,
@@ -347,6 +364,9 @@ describe("input hardening", function()
       assert.is_nil(value)
       assert.are.equal("prior_authorization_not_found", err.code)
       assert.are.equal("ok", s.health{}.status)
+      value, err = s.files.upload{ upload = { url = "http://127.0.0.1:1/u" }, data = "x", timeout = -1 }
+      assert.is_nil(value)
+      assert.is_truthy(err.message:find("files.upload: timeout must be", 1, true), err.message)
       value, err = s.files.upload{ upload = {} }
       assert.is_nil(value)
       assert.are.equal("invalid_argument", err.kind)
@@ -368,9 +388,16 @@ describe("input hardening", function()
       local created = c.files.create{ file_name = "a.pdf", content_type = "application/pdf",
         purpose = "authorization_attachment" }
       c.close()
+      c.close() -- twice is harmless
+      assert.are.equal(200, sb:control("DELETE", "/_sandbox/requests").status)
       local ok, err = pcall(c.files.upload, { upload = created.upload, data = "%PDF-1.4" })
       assert.is_false(ok)
-      assert.is_true(has(tostring(err), "closed"), tostring(err))
+      assert.are.equal("invalid_argument", err.kind, tostring(err))
+      assert.is_true(has(err.message, "files.upload: the client is closed"), tostring(err))
+      ok, err = pcall(c.payers.list, {})
+      assert.is_false(ok)
+      assert.is_true(has(err.message, "payers.list: the client is closed"), tostring(err))
+      assert.are.equal(0, logged())
     end)
   end)
 end)

@@ -16,6 +16,7 @@ local authorizations = require "collate_sandbox.authorizations"
 local control = require "collate_sandbox.control"
 local lifecycle = require "collate_sandbox.lifecycle"
 local persist = require "collate_sandbox.persist"
+local files = require "collate_sandbox.files"
 
 local M = {}
 local App = {}
@@ -64,7 +65,7 @@ end
 -- A loaded state: the functions and caches that are not saved are put back.
 function App:adopt(st)
   st.base_url, st.fmt, st.fmt_date = self.base_url, timefmt.format, timefmt.format_date
-  st.log, st.log_first, st.log_last = {}, 1, 0
+  requestlog.clear(st)
   st.clock.wall = self.wall
   for _, a in ipairs(st.auth_list) do lifecycle.upgrade(a) end
   self.st = st
@@ -167,6 +168,24 @@ function App:authenticate(req)
   end
 end
 
+-- Called by the C front when a request announces a body (docs/sandbox.md, Bounded memory), with
+-- the headers only, before any byte of the body is read: false when the answer cannot depend on
+-- the body (authentication fails, no such route, a body the route ignores, an unknown upload
+-- URL), so the front reads none of it and answers at once; else the most bytes the route
+-- accepts (the front keeps one more, to tell "too large", and answers at once when
+-- Content-Length already says more). Changes nothing: the answer comes from handle.
+function App:precheck(req)
+  local path = req.path
+  if path == "/_sandbox" or path:find("^/_sandbox/") then return http.BODY_LIMIT end
+  if not pcall(self.authenticate, self, req) then return false end
+  local spec, params = ROUTER:find(req.method, path)
+  if not spec then return false end
+  if spec.raw_body then
+    return self.st.uploads[params.token] ~= nil and files.UPLOAD_LIMIT
+  end
+  return spec.body ~= nil and http.BODY_LIMIT
+end
+
 ---------------------------------------------------------------------------------------------------
 -- steps 3 to 11
 
@@ -256,6 +275,7 @@ end
 function App:dispatch(req)
   local st = self.st
   self:fire_due()
+  idempotency.purge(st, st.clock:now_s())
   local request_id = st.ids:next("req_")
   if req.path == "/_sandbox" or req.path:find("^/_sandbox/") then
     return self:guard(request_id, function() return control.handle(self, req) end)
