@@ -36,7 +36,8 @@ describe("a multi-day simulation on the virtual clock", function()
     if dir then os.execute("rm -rf " .. q(dir)) end
   end)
 
-  it("advances " .. N .. " cases hour by hour to their outcomes, each created once, every transition recorded", function()
+  it("advances " .. N .. " cases hour by hour to their outcomes, each created once, every transition recorded",
+    function()
     local r = sb:control("POST", "/_sandbox/payer-timing", { decisionSeconds = TIMING })
     assert.are.equal(200, r.status)
     local csv_path = dir .. "/cases.csv"
