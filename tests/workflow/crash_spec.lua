@@ -113,7 +113,8 @@ describe("the store under crashes", function()
     created_once(sb, N)
     local replays = 0
     for _, e in ipairs(creates(sb)) do if e.idempotentReplay then replays = replays + 1 end end
-    io.stderr:write(string.format("\nworkflow_crash: %d runs SIGKILLed in %d s (%d ended before their kill), then one to " ..
+    io.stderr:write(string.format(
+      "\nworkflow_crash: %d runs SIGKILLed in %d s (%d ended before their kill), then one to " ..
       "the end (%d s): %d cases each created once; %d creates sent, %d of them replays of a kept key\n",
       killed, kills_seconds, ended, last_seconds, N, #creates(sb), replays))
     assert.is_true(killed >= KILLS / 2, "only " .. killed .. " of " .. KILLS .. " runs were killed mid-way")
