@@ -35,10 +35,11 @@ function http.issue(error_type, location, message)
   return { errorType = error_type, location = loc, message = message }
 end
 
+-- issues.details, when a validator set it, becomes the error's details
 function http.bad_request(issues, message)
   if issues and issues.errorType then issues = { issues } end
   http.fail(400, "bad_request", message or (issues and issues[1] and issues[1].message) or "Bad request.",
-    nil, issues)
+    issues and issues.details, issues)
 end
 
 function http.json(status, body, headers)

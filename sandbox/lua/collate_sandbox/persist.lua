@@ -8,7 +8,7 @@ local persist = {}
 
 persist.HEADER = "-- collate-sandbox state v1\n"
 
--- Values that are not plain data are written by name: the marker metatables, cjson.null, the
+-- Values that are not plain data are written by name: the marker metatables, json.null, the
 -- scenario tables (shared with the scenarios module, compared by identity nowhere but kept shared).
 local function registry()
   local clock = require "collate_sandbox.clock"
