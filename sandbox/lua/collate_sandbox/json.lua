@@ -43,8 +43,9 @@ function json.typeof(v)
   if v == json.null then return "null" end
   local t = type(v)
   if t == "table" then
-    if getmetatable(v) == ARRAY then return "array" end
-    if getmetatable(v) == OBJECT then return "object" end
+    local mt = getmetatable(v)
+    if mt == ARRAY then return "array" end
+    if mt == OBJECT then return "object" end
     if next(v) == nil then return "object" end
     if v[1] ~= nil then return "array" end
     return "object"
