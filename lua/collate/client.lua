@@ -50,6 +50,18 @@ local function new_context(settings, secret)
   local ctx = { settings = settings }
   ctx.transport = settings.transport or M.default_transport(settings)
   ctx.auth_header = "Bearer " .. secret
+  -- A server or proxy that echoes the request (its Authorization header) into an error would
+  -- put the key in the error's message, body, details or issues: core.redact takes it out of
+  -- every string in them (decoded bodies are trees; data from JSON has no cycles, `seen` is for
+  -- safety).
+  local function redact(value, seen)
+    if type(value) == "string" then return core.redact(value, secret) end
+    if type(value) ~= "table" or seen[value] then return value end
+    seen[value] = true
+    for k, v in pairs(value) do value[k] = redact(v, seen) end
+    return value
+  end
+  ctx.redact = function(info) return redact(info, {}) end
   return ctx
 end
 
@@ -74,6 +86,7 @@ local function perform(ctx, request, options, decode)
   })
   if value == nil then
     meta_or_err.path = request.path
+    ctx.redact(meta_or_err)
     return nil, meta_or_err
   end
   ctx.last_response = meta_or_err
@@ -91,7 +104,7 @@ local function build(name, params)
   end
   local api, options, err = split_options(name, params)
   if err then raise(err) end
-  local request, message = core.build_request(name, api, options and options.extra_headers)
+  local request, _, message = core.build_request(name, api, options and options.extra_headers)
   if not request then raise(errors.invalid_argument(message)) end
   return request, options
 end
