@@ -130,6 +130,19 @@ describe("network hardening", function()
       assert_trap_empty()
     end)
 
+    it("never logs nor reports the proxy's credentials", function()
+      local out = canned.run_client(child([[
+        local client = collate.new{ api_key = "k", environment = "https://127.0.0.1:1", max_retries = 1,
+                                    proxy = "http://user:hunter2@127.0.0.1:1" }
+        local ok, err = pcall(client.payers.list, {})
+        report(ok, err)
+        print(tostring(err))
+      ]]), { env = "COLLATE_LOG=debug" })
+      assert.matches("result connection", out, 1, true)
+      assert.matches("collate: ! GET /v1/payers", out, 1, true) -- the debug log ran
+      assert.is_nil(out:find("hunter2", 1, true), out)
+    end)
+
     it("checks the proxy URL without echoing its credentials", function()
       local err = raises(collate.new, { api_key = "k", environment = "https://api.example.com",
                                         proxy = "socks5://user:hunter2@127.0.0.1:1080" })
