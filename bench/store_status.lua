@@ -26,7 +26,8 @@ s.db:transaction(function()
   for i, st in ipairs(statuses) do
     s.db:exec([[UPDATE cases SET status = ?, outcome = ?, created_at = imported_at + 60,
                   decided_at = CASE WHEN ? = 'completed'
-                    THEN imported_at + 86400 * (1 + (CAST(substr(id, 6) AS INTEGER) % 5)) ELSE NULL END, waiting_for = ? WHERE CAST(substr(id, 6) AS INTEGER) % ? = ?]],
+                    THEN imported_at + 86400 * (1 + (CAST(substr(id, 6) AS INTEGER) % 5)) ELSE NULL END,
+                  waiting_for = ? WHERE CAST(substr(id, 6) AS INTEGER) % ? = ?]],
       st[1], st[2], st[1], st[1] == "requires_action" and "person:approve_submission" or nil, #statuses, i - 1)
   end
 end)
