@@ -279,6 +279,18 @@ describe("network hardening", function()
       assert.are.equal("response_too_large", err.code)
       assert.matches("max_response_bytes", raises(collate.new, { api_key = "k", max_response_bytes = 0 }).message)
     end)
+
+    it("holds inside collate.run too (the multi handle)", function()
+      local client = collate.new{ api_key = sb.key, environment = sb.url }
+      local code, page
+      collate.run(function()
+        local ok, err = pcall(client.payers.list, { max_response_bytes = 16 })
+        code = not ok and err.code
+        page = client.payers.list{}
+      end)
+      assert.are.equal("response_too_large", code)
+      assert.is_table(page.data)
+    end)
   end)
 
   describe("downloads", function()
