@@ -12,6 +12,7 @@
 -- on; one with only a key is created again with the same key, which the API replays.
 local collate = require "collate"
 local errors = require "collate.errors"
+local compat = require "collate.compat"
 local workflow = require "collate.workflow"
 
 local M = {}
@@ -44,7 +45,7 @@ function M.case_from_row(row)
     ["patient.dateOfBirth"] = row.date_of_birth,
     ["coverage.memberId"] = row.member_id,
     ["service.startDate"] = row.start_date,
-    ["service.units"] = row.units and math.tointeger and math.tointeger(tonumber(row.units)) or tonumber(row.units),
+    ["service.units"] = compat.tointeger(tonumber(row.units)),
     ["clinical.priorTherapyTried"] = bool(row.prior_therapy_tried),
     ["clinical.notes"] = row.notes,
   }
@@ -184,7 +185,7 @@ function M.run(o)
   end
   local failed = {}
   local function one(case)
-    local ok, err = pcall(run_case, o, case)
+    local ok, err = compat.pcall(run_case, o, case) -- yields inside collate.run, also on Lua 5.1
     if not ok then
       failed[#failed + 1] = { case = case.id, error = tostring(err) }
       o.journal:record(case.id, { error = tostring(err), final = false })
