@@ -1,8 +1,18 @@
 -- Run from an install tree (collate-run, lua5.4 or luajit with that tree's paths): proves the
 -- modules come from INSTALL_PREFIX, then does one real create against the sandbox.
 local prefix = assert(os.getenv("INSTALL_PREFIX"), "INSTALL_PREFIX not set")
+-- package.searchpath is 5.2+ (and LuaJIT); the same search for Lua 5.1
+local function searchpath(name, path)
+  if package.searchpath then return package.searchpath(name, path) end
+  local stem = name:gsub("%.", "/")
+  for template in path:gmatch("[^;]+") do
+    local file = template:gsub("%?", stem)
+    local f = io.open(file, "r")
+    if f then f:close() return file end
+  end
+end
 local function from_prefix(name, path)
-  local file = package.searchpath(name, path)
+  local file = searchpath(name, path)
   assert(file, name .. " not found")
   assert(file:sub(1, #prefix) == prefix, name .. " loaded from " .. file .. ", not from " .. prefix)
   return file
