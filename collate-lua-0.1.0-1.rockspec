@@ -27,6 +27,8 @@ build = {
     CMAKE_INSTALL_BINDIR = "$(BINDIR)",
     COLLATE_INSTALL_LMOD = "$(LUADIR)",
     COLLATE_INSTALL_CMOD = "$(LIBDIR)",
+    -- the emulator's Lua stays in the rock's own directory, off every Lua path
+    COLLATE_INSTALL_SANDBOX_LUA = "$(PREFIX)/share/collate-sandbox/lua",
     COLLATE_LUA_INCDIR = "$(LUA_INCDIR)",
     COLLATE_LUAJIT = "OFF", -- one collate.core, for the Lua luarocks targets ($(LUA_INCDIR))
     COLLATE_LUA52 = "OFF",

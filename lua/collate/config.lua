@@ -11,12 +11,13 @@ M.environments = {
   production = "https://api.trycollate.ai",
 }
 
-M.defaults = { timeout = 60, connect_timeout = 10, max_retries = 2 }
+-- max_response_bytes: a larger API response stops the transfer (io / response_too_large).
+M.defaults = { timeout = 60, connect_timeout = 10, max_retries = 2, max_response_bytes = 64 * 1024 * 1024 }
 
 local KNOWN = {
   api_key = "string", environment = "string", base_url = "string", timeout = "number",
   connect_timeout = "number", max_retries = "number", deadline = "number", ca_file = "string",
-  transport = "table",
+  transport = "table", proxy = "string", max_response_bytes = "number",
 }
 
 local function getenv(name)
@@ -25,17 +26,45 @@ local function getenv(name)
   return v
 end
 
--- scheme, host of an absolute http(s) URL, or nil.
-function M.parse_origin(url)
-  local scheme, rest = url:match("^(https?)://(.+)$")
-  if not scheme then return nil end
-  local authority = rest:match("^([^/?#]*)")
-  local host = authority:match("^%[([^%]]+)%]") or authority:match("^([^:]+)")
-  return scheme, host and host:lower()
+-- Which option the base URL came from, for messages that name it.
+local function base_source(options)
+  if options.environment then return "environment", options.environment end
+  if options.base_url then return "base_url", options.base_url end
+  local env = getenv("COLLATE_BASE_URL")
+  if env then return "COLLATE_BASE_URL", env end
+  return "environment", "sandbox"
 end
 
-function M.is_loopback(host)
-  return host == "localhost" or host == "::1" or (host ~= nil and host:match("^127%.%d+%.%d+%.%d+$") ~= nil)
+-- The checked base URL ({url, scheme, host, port, loopback}: core.check_base_url, libcurl's
+-- parser) or nil, collate.Error naming the option it came from.
+function M.base_url(options)
+  local source, value = base_source(options)
+  local url = M.environments[value] or value
+  local base, _, message = core.check_base_url(url)
+  if not base then
+    local hint = message:find("absolute", 1, true) and " (or one of 'sandbox', 'production')" or ""
+    return nil, errors.invalid_argument("collate.new: " .. source .. " " .. message .. hint)
+  end
+  return base
+end
+
+-- The proxy for API calls: the proxy option or COLLATE_PROXY, checked; nil for none (libcurl
+-- then honours https_proxy / ALL_PROXY / NO_PROXY, for https:// URLs only). A proxy with a
+-- plain http:// base URL is refused: the key would cross the proxy in clear text.
+function M.proxy(options, base)
+  local source, value = "proxy", options.proxy
+  if value == nil then source, value = "COLLATE_PROXY", getenv("COLLATE_PROXY") end
+  if value == nil then return nil end
+  local proxy, _, message = core.check_proxy_url(value)
+  if not proxy then -- never the value in the message: it may hold the proxy's password
+    return nil, errors.invalid_argument("collate.new: " .. source .. " " .. message)
+  end
+  if base.scheme ~= "https" then
+    return nil, errors.invalid_argument("collate.new: " .. source .. " is set but the base URL is "
+      .. "plain http://, where the API key would cross the proxy in clear text: use an https:// "
+      .. "base URL or unset " .. source .. " (loopback http:// is never proxied)")
+  end
+  return value
 end
 
 local function check_number(where, name, value, min, integral)
@@ -51,6 +80,7 @@ function M.check_call_options(where, options)
   local err = check_number(where, "timeout", options.timeout, 0.001)
     or check_number(where, "deadline", options.deadline, 0.001)
     or check_number(where, "max_retries", options.max_retries, 0, true)
+    or check_number(where, "max_response_bytes", options.max_response_bytes, 1, true)
   if err then return err end
   if options.extra_headers ~= nil and type(options.extra_headers) ~= "table" then
     return errors.invalid_argument(where .. ": extra_headers must be a table of header names to values")
@@ -83,22 +113,16 @@ function M.resolve(options)
     return nil, nil, errors.invalid_argument(
       "collate.new: api_key is required (pass api_key = ... or set COLLATE_API_KEY)")
   end
-  local base = options.environment or options.base_url or getenv("COLLATE_BASE_URL") or "sandbox"
-  base = M.environments[base] or base
-  base = base:gsub("/+$", "")
-  local scheme, host = M.parse_origin(base)
-  if not scheme or not host or host == "" then
-    return nil, nil, errors.invalid_argument("collate.new: environment must be an http(s) URL or one of "
-      .. "'sandbox', 'production' (got '" .. base .. "')")
-  end
-  if scheme == "http" and not M.is_loopback(host) then
-    return nil, nil, errors.invalid_argument("collate.new: refusing to send the API key over plain http:// to "
-      .. host .. "; use https:// (plain http is allowed only for loopback hosts)")
-  end
+  local base, base_err = M.base_url(options)
+  if not base then return nil, nil, base_err end
+  local proxy, proxy_err = M.proxy(options, base)
+  if proxy_err then return nil, nil, proxy_err end
 
   local lua_version = (_VERSION or "Lua"):gsub("^Lua ", "")
   local settings = {
-    base_url = base,
+    base_url = base.url,
+    proxy = proxy,
+    max_response_bytes = options.max_response_bytes or M.defaults.max_response_bytes,
     timeout = options.timeout or M.defaults.timeout,
     connect_timeout = options.connect_timeout or M.defaults.connect_timeout,
     max_retries = options.max_retries or M.defaults.max_retries,

@@ -4,7 +4,7 @@
 #include <stddef.h>
 
 /* The sandbox's HTTP front: libmicrohttpd owns sockets and threads, one Lua state running
- * collate.sandbox.app owns every rule of the contract (docs/architecture.md). */
+ * the app owns every rule of the contract (docs/architecture.md, docs/sandbox.md). */
 
 struct collate_sandbox_options {
   const char *bind_address;   /* default "127.0.0.1" */
@@ -14,6 +14,9 @@ struct collate_sandbox_options {
   double clock_speed;         /* default 1 */
   int log_level;              /* 0 quiet, 1 info (a line per request), 2 debug */
   const char *state_file;     /* NULL: none; else loaded at start, saved when dirty and at stop */
+  /* NULL-terminated "name" or "name=value" strings the app gets as opts.options[name] (value or
+   * true): flags of the emulator's Lua rules (e.g. "realism") without a field here each. */
+  const char *const *app_options;
 };
 
 struct collate_sandbox;

@@ -70,6 +70,36 @@ int collate_paths_find(char *lua_dir, size_t lua_len, char *c_dir, size_t c_len)
     return 0;
 }
 
+/* The emulator's own Lua (sandbox/lua in the source tree): installed apart from the SDK, under
+ * COLLATE_INSTALL_SANDBOX_LUA (relative: to the prefix beside the executable; absolute: as is,
+ * the luarocks layout, where it stays in the rock's own directory). */
+#ifndef COLLATE_INSTALL_SANDBOX_LUA_REL
+#define COLLATE_INSTALL_SANDBOX_LUA_REL "share/collate-sandbox/lua"
+#endif
+#define SANDBOX_PROBE "collate_sandbox/app.lua"
+
+int collate_paths_find_sandbox(char *lua_dir, size_t lua_len)
+{
+    static const char *const rels[] = {COLLATE_INSTALL_SANDBOX_LUA_REL, NULL};
+    char dir[PATH_MAX];
+    char probe[PATH_MAX + 64];
+
+    if (exe_dir(dir, sizeof dir) == 0 && find_under(dir, rels, SANDBOX_PROBE, lua_dir, lua_len) == 0)
+        return 0;
+#ifdef COLLATE_INSTALL_SANDBOX_LUA_ABS
+    snprintf(probe, sizeof probe, "%s/" SANDBOX_PROBE, COLLATE_INSTALL_SANDBOX_LUA_ABS);
+    if (file_exists(probe)) {
+        snprintf(lua_dir, lua_len, "%s", COLLATE_INSTALL_SANDBOX_LUA_ABS);
+        return 0;
+    }
+#endif
+    snprintf(probe, sizeof probe, "%s/" SANDBOX_PROBE, COLLATE_SOURCE_SANDBOX_LUA_DIR);
+    if (!file_exists(probe))
+        return -1;
+    snprintf(lua_dir, lua_len, "%s", COLLATE_SOURCE_SANDBOX_LUA_DIR);
+    return 0;
+}
+
 static void prepend_field(lua_State *L, const char *field, const char *prefix)
 {
     lua_getglobal(L, "package");
@@ -94,5 +124,20 @@ int collate_paths_setup(lua_State *L, char *err, size_t errlen)
     prepend_field(L, "path", path);
     snprintf(path, sizeof path, "%s/?.so", c_dir);
     prepend_field(L, "cpath", path);
+    return 0;
+}
+
+int collate_paths_setup_sandbox(lua_State *L, char *err, size_t errlen)
+{
+    char lua_dir[PATH_MAX];
+    char path[3 * PATH_MAX];
+
+    if (collate_paths_find_sandbox(lua_dir, sizeof lua_dir) != 0) {
+        snprintf(err, errlen, "cannot find the emulator's Lua modules (looked beside the executable "
+                              "and in %s)", COLLATE_SOURCE_SANDBOX_LUA_DIR);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/?.lua;%s/?/init.lua", lua_dir, lua_dir);
+    prepend_field(L, "path", path);
     return 0;
 }

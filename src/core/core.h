@@ -17,6 +17,9 @@ int collate_l_backoff(lua_State *L);
 int collate_l_parse_retry_after(lua_State *L);
 int collate_l_uuid4(lua_State *L);  /* uuid.c */
 int collate_l_redact(lua_State *L); /* redact.c */
+int collate_l_check_base_url(lua_State *L); /* url.c */
+int collate_l_check_proxy_url(lua_State *L);
+int collate_l_split_url(lua_State *L);
 int collate_l_sleep(lua_State *L);  /* clock.c */
 int collate_l_now(lua_State *L);
 int collate_l_http(lua_State *L);   /* http.c */

@@ -19,16 +19,41 @@
 
 #include "json_decode.h"
 
-/* Members a container keeps on the stack before it stores them (bounds the stack's growth). */
+/* Members a container keeps on the stack before it stores them in its table. */
 #define PENDING_MAX 65536
 
+/* The Lua stack a C function may fill: Lua 5.1 and LuaJIT cap each C call (LUAI_MAXCSTACK,
+ * 8000 slots), 5.2+ the whole thread (LUAI_MAXSTACK, 1M slots on 5.4). */
+#if defined(LUAI_MAXCSTACK)
+#define STACK_LIMIT LUAI_MAXCSTACK
+#elif defined(LUAI_MAXSTACK)
+#define STACK_LIMIT LUAI_MAXSTACK
+#else
+#define STACK_LIMIT 8000
+#endif
+
+/* Slots all open containers together may keep waiting (members of an object count twice). Each
+ * open container also holds its table and a key: 2 slots a level, 2 * COLLATE_JSON_MAX_DEPTH at
+ * most; half of what remains is left to the caller's frames. Past the budget the innermost
+ * container stores what it has and goes on, so valid JSON within the depth limit never runs
+ * out of stack however its members are spread over the levels (when each container kept up to
+ * PENDING_MAX on its own, 1M members over 17 levels failed as "nested too deeply"). */
+#define PENDING_BUDGET ((STACK_LIMIT - 2 * COLLATE_JSON_MAX_DEPTH) / 2)
+
 enum { V_FAIL = 0, V_VALUE, V_NULL };
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+#define TOO_DEEP "JSON nested too deeply (more than " STRINGIFY(COLLATE_JSON_MAX_DEPTH) " levels)"
+/* only when the caller's own frames already fill the Lua stack */
+#define STACK_FULL "no Lua stack left to decode JSON"
 
 struct dec {
   lua_State *L;
   const char *p, *end, *start;
   char *scratch; /* as long as the text; only when the text has a backslash */
   enum collate_conv_mode mode;
+  int pending; /* slots waiting on the stack in all open containers (see PENDING_BUDGET) */
   const char *err;
   const char *err_at;
 };
@@ -242,6 +267,12 @@ static int parse_number(struct dec *d) {
       return V_VALUE;
     }
   }
+  if (integral) {
+    /* an integer outside the 64-bit range is a float, as tonumber makes it: its nearest double
+     * may be exactly -2^63 (-9223372036854775809), which must not become math.mininteger */
+    lua_pushnumber(d->L, (lua_Number)to_double(d->L, s, (size_t)(p - s)));
+    return V_VALUE;
+  }
 #else
   if (integral && !overflow && u <= ((uint64_t)1 << 53)) {
     lua_pushnumber(d->L, neg ? -(lua_Number)u : (lua_Number)u);
@@ -315,12 +346,14 @@ static int parse_array(struct dec *d, enum collate_scope scope, int depth) {
   }
   for (;;) {
     /* a failed check leaves at least the slots the last one reserved: enough to flush */
-    if (n >= PENDING_MAX || !lua_checkstack(L, 4)) {
+    if (n >= PENDING_MAX || d->pending >= PENDING_BUDGET || !lua_checkstack(L, 4)) {
+      d->pending -= n;
       flush_array(L, base, &t, &n, &stored);
-      if (!lua_checkstack(L, 4)) return fail(d, "JSON nested too deeply");
+      if (!lua_checkstack(L, 4)) return fail(d, STACK_FULL);
     }
     if (!parse_value(d, child, depth + 1)) return V_FAIL;
     n++;
+    d->pending++;
     skip_ws(d);
     if (d->p < d->end && *d->p == ',') {
       d->p++;
@@ -332,6 +365,7 @@ static int parse_array(struct dec *d, enum collate_scope scope, int depth) {
     }
     return fail(d, d->p < d->end ? "expected ',' or ']'" : "unterminated array");
   }
+  d->pending -= n;
   flush_array(L, base, &t, &n, &stored);
   return V_VALUE;
 }
@@ -352,9 +386,10 @@ static int parse_object(struct dec *d, enum collate_scope scope, int depth) {
     size_t klen;
     enum collate_scope child;
     int r;
-    if (n >= PENDING_MAX || !lua_checkstack(L, 6)) {
+    if (n >= PENDING_MAX || d->pending >= PENDING_BUDGET || !lua_checkstack(L, 6)) {
+      d->pending -= 2 * n;
       flush_object(L, base, &t, &n, &nulls, drop_nulls);
-      if (!lua_checkstack(L, 6)) return fail(d, "JSON nested too deeply");
+      if (!lua_checkstack(L, 6)) return fail(d, STACK_FULL);
     }
     skip_ws(d);
     if (d->p >= d->end || *d->p != '"')
@@ -369,6 +404,7 @@ static int parse_object(struct dec *d, enum collate_scope scope, int depth) {
     r = parse_value(d, child, depth + 1);
     if (r == V_FAIL) return V_FAIL;
     n++;
+    d->pending += 2;
     if (r == V_NULL && drop_nulls) nulls++;
     skip_ws(d);
     if (d->p < d->end && *d->p == ',') {
@@ -381,6 +417,7 @@ static int parse_object(struct dec *d, enum collate_scope scope, int depth) {
     }
     return fail(d, d->p < d->end ? "expected ',' or '}'" : "unterminated object");
   }
+  d->pending -= 2 * n;
   flush_object(L, base, &t, &n, &nulls, drop_nulls);
   return V_VALUE;
 }
@@ -398,10 +435,10 @@ static int parse_value(struct dec *d, enum collate_scope scope, int depth) {
   if (d->p >= d->end) return fail(d, "unexpected end of input");
   switch (*d->p) {
     case '{':
-      if (depth > COLLATE_JSON_MAX_DEPTH) return fail(d, "JSON nested too deeply");
+      if (depth > COLLATE_JSON_MAX_DEPTH) return fail(d, TOO_DEEP);
       return parse_object(d, scope, depth);
     case '[':
-      if (depth > COLLATE_JSON_MAX_DEPTH) return fail(d, "JSON nested too deeply");
+      if (depth > COLLATE_JSON_MAX_DEPTH) return fail(d, TOO_DEEP);
       return parse_array(d, scope, depth);
     case '"': {
       const char *s;
@@ -439,10 +476,11 @@ int collate_json_decode(lua_State *L, const char *s, size_t len, enum collate_co
   d.end = s + len;
   d.scratch = NULL;
   d.mode = mode;
+  d.pending = 0;
   d.err = NULL;
   d.err_at = s;
   if (!lua_checkstack(L, 8)) {
-    lua_pushliteral(L, "no Lua stack left to decode JSON");
+    lua_pushliteral(L, STACK_FULL);
     return 0;
   }
   if (memchr(s, '\\', len) != NULL) d.scratch = (char *)lua_newuserdata(L, len);

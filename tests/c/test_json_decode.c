@@ -38,6 +38,15 @@ static const char *values =
   "eq(math.type(decode('-9223372036854775808')), 'integer')\n"
   "eq(decode('9223372036854775808'), 2^63); eq(math.type(decode('9223372036854775808')), 'float')\n"
   "eq(math.type(decode('123456789012345678901234567890')), 'float')\n"
+  "-- integer syntax outside the 64-bit range is a float, as tonumber gives, never a clamped integer\n"
+  "for _, s in ipairs({ '-9223372036854775809', '-9223372036854775810', '9223372036854775808',\n"
+  "    '18446744073709551615', '18446744073709551616', '-18446744073709551616' }) do\n"
+  "  local v = decode(s)\n"
+  "  eq(math.type(v), 'float', s .. ' is a float'); eq(v, tonumber(s), s .. ' as tonumber')\n"
+  "  eq(math.type(decode('[' .. s .. ']')[1]), 'float', s .. ' in an array')\n"
+  "end\n"
+  "eq(decode('-9223372036854775809') == math.mininteger, true, '-2^63-1 rounds to the float -2^63')\n"
+  "eq(math.type(decode('-9223372036854775807')), 'integer'); eq(decode('-9223372036854775807'), math.mininteger + 1)\n"
   "eq(decode('-0'), 0); eq(math.type(decode('-0')), 'integer'); eq(math.type(decode('-0.0')), 'integer')\n"
   "eq(decode('1e400'), math.huge, '1e400 overflows to inf'); eq(decode('-1e400'), -math.huge)\n"
   "eq(decode('1e-400'), 0, 'underflow to 0')\n"
@@ -107,7 +116,27 @@ static const char *nesting =
   "v, msg = decode(string.rep('[', 1000000))\n"
   "fails('nested too deeply', v, msg, 'a million brackets')\n"
   "v = decode(string.rep('{\"metadataX\":', 999) .. '1' .. string.rep('}', 999))\n"
-  "ok(v ~= nil, '999 nested objects')\n";
+  "ok(v ~= nil, '999 nested objects')\n"
+  "eq(msg:match('^(.-) at byte'), 'JSON nested too deeply (more than 1000 levels)', 'the message says the limit')\n";
+
+/* Valid and shallow, but with ~1M members waiting on the Lua stack across the open containers
+ * (each waits for its closing bracket): the ones ahead of a chain of 200 small containers end
+ * ~100 slots short of Lua 5.4's stack limit, so the chain crosses it wherever the caller's
+ * frames put it. */
+static const char *wide =
+  "local v, msg\n"
+  "local wide = string.rep('[' .. string.rep('0,', 60000), 16) .. '[' .. string.rep('0,', 39900)\n"
+  "v, msg = decode(wide .. string.rep('[0,', 200) .. '0' .. string.rep(']', 217))\n"
+  "ok(v ~= nil, 'arrays: 17 levels + 200, 1M pending elements: ' .. tostring(msg))\n"
+  "eq(v and #v, 60001); eq(v and #v[60001], 60001)\n"
+  "local a = v; for _ = 1, 16 do a = a and a[#a] end; eq(a and #a, 39901, 'the 17th level')\n"
+  "for _ = 1, 200 do a = a and a[#a] end; deep_eq(a, { 0, 0 }, 'the innermost array')\n"
+  "local obj = string.rep('{' .. string.rep('\"k\":0,', 31000) .. '\"c\":', 15) .. '{' .. string.rep('\"k\":0,', 34850)\n"
+  "v, msg = decode(obj .. string.rep('\"c\":{\"a\":0,\"b\":1,', 200) .. '\"z\":0' .. string.rep('}', 216))\n"
+  "ok(v ~= nil, 'objects: 16 levels + 200, 1M pending members: ' .. tostring(msg))\n"
+  "eq(v and v.c.c.k, 0)\n"
+  "v, msg = decode(wide .. string.rep('[0,', 1000) .. '0' .. string.rep(']', 1017))\n"
+  "fails('nested too deeply (more than 1000 levels)', v, msg, 'wide and too deep: the depth limit still holds')\n";
 
 static const char *big =
   "local parts = {}\n"
@@ -183,6 +212,7 @@ int main(void) {
   harness_lua(L, "keys", keys);
   harness_lua(L, "invalid", invalid);
   harness_lua(L, "nesting", nesting);
+  harness_lua(L, "wide", wide);
   harness_lua(L, "big", big);
   harness_lua(L, "fuzz", fuzz);
   lua_close(L);

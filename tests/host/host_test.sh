@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests of collate-run and of the collate-sandbox front. Usage: host_test.sh CASE BIN_DIR
 # Cases that need a sandbox app run in a private install tree holding a stub app
-# (fixtures/stub_app.lua), so they test the C front whatever lua/collate/sandbox holds.
+# (fixtures/stub_app.lua), so they test the C front whatever sandbox/lua holds.
 set -uo pipefail
 # The binaries must find collate and the system modules (cjson) with no help from the
 # environment, as a user runs them.
@@ -36,11 +36,11 @@ lacks() { ! grep -qF -- "$2" <<<"$1"; }
 
 # A copy of the binaries in an install tree whose sandbox app is the stub.
 stub_tree() {
-  local root=$work/prefix lmod=$work/prefix/share/lua/5.4
-  mkdir -p "$root/bin" "$lmod/collate/sandbox"
+  local root=$work/prefix lmod=$work/prefix/share/lua/5.4 smod=$work/prefix/share/collate-sandbox/lua
+  mkdir -p "$root/bin" "$lmod/collate" "$smod/collate_sandbox"
   cp "$bin/collate-sandbox" "$bin/collate-run" "$root/bin/"
   echo 'return {}' >"$lmod/collate/init.lua"
-  cp "$here/fixtures/stub_app.lua" "$lmod/collate/sandbox/app.lua"
+  cp "$here/fixtures/stub_app.lua" "$smod/collate_sandbox/app.lua"
   echo "$root/bin"
 }
 
@@ -209,7 +209,7 @@ sandbox_front)
   ;;
 sandbox_port_file)
   # the build tree's own app; skipped (77) until it exists
-  [ -f "$COLLATE_SOURCE_DIR/lua/collate/sandbox/app.lua" ] || { echo "no sandbox app yet"; exit 77; }
+  [ -f "$COLLATE_SOURCE_DIR/sandbox/lua/collate_sandbox/app.lua" ] || { echo "no sandbox app yet"; exit 77; }
   start_sandbox "$bin" --log-level quiet
   check "port file holds a port" bash -c '[[ "$0" =~ ^[0-9]+$ ]] && [ "$0" -gt 0 ]' "$port"
   check "listening line" has "$(cat "$work/sb.out")" "collate-sandbox listening on http://127.0.0.1:$port"
@@ -224,7 +224,7 @@ run_sandbox)
   dir=$bin
   if [ "${3:-}" = stub ]; then
     dir=$(stub_tree)
-  elif [ ! -f "$COLLATE_SOURCE_DIR/lua/collate/sandbox/app.lua" ]; then
+  elif [ ! -f "$COLLATE_SOURCE_DIR/sandbox/lua/collate_sandbox/app.lua" ]; then
     echo "no sandbox app yet"; exit 77
   fi
   export COLLATE_API_KEY=sk_live_OUTSIDE

@@ -19,7 +19,9 @@ local function from_prefix(name, path)
 end
 from_prefix("collate", package.path)
 local core_file = from_prefix("collate.core", package.cpath)
-if (...) == "--with-sandbox-modules" then from_prefix("collate.sandbox.app", package.path) end
+-- the emulator's Lua is installed apart from the SDK, on no Lua path of the client
+assert(not package.searchpath("collate_sandbox.app", package.path), "collate_sandbox.app is on the client's path")
+assert(not package.searchpath("collate.sandbox.app", package.path), "collate.sandbox.app is still installed")
 
 local collate = require "collate"
 local client = collate.new{} -- COLLATE_API_KEY, COLLATE_BASE_URL

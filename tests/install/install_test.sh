@@ -65,9 +65,21 @@ if [ "$version" != 5.4 ]; then
   exit 0
 fi
 for f in bin/collate-run bin/collate-sandbox share/lua/5.4/collate/init.lua share/lua/5.4/collate/transport/cosocket.lua \
-         share/lua/5.4/collate/sandbox/app.lua lib/lua/5.4/collate/core.so; do
+         lib/lua/5.4/collate/core.so; do
   [ -e "$prefix/$f" ] || { find "$prefix" -maxdepth 4; fail "$f not installed"; }
 done
+# the emulator's Lua apart from the SDK: share/collate-sandbox/lua (cmake), the rock's own
+# directory (luarocks); never in the SDK's Lua directories
+case $mode in
+  cmake) emulator=$prefix/share/collate-sandbox/lua/collate_sandbox/app.lua ;;
+  luarocks) emulator=$(find "$prefix/lib/luarocks" -path '*/share/collate-sandbox/lua/collate_sandbox/app.lua' | head -1) ;;
+esac
+[ -n "$emulator" ] && [ -e "$emulator" ] || { find "$prefix" -maxdepth 6; fail "the emulator's Lua not installed"; }
+echo "emulator's Lua: ${emulator#"$prefix"/}"
+if find "$prefix/share/lua" "$prefix/lib/lua" -path '*sandbox*' 2>/dev/null | grep -q .; then
+  find "$prefix/share/lua" "$prefix/lib/lua" -path '*sandbox*'; fail "sandbox files in the SDK's Lua directories"
+fi
+
 # 1. collate-run from the tree, its in-process sandbox included
 out=$(cd "$tmp" && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 \
       "$prefix/bin/collate-run" --sandbox "$check" --with-sandbox-modules 2>&1) || { echo "$out"; fail "collate-run"; }

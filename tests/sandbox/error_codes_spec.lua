@@ -37,7 +37,7 @@ describe("sandbox error catalog coverage (contract §5)", function()
     end
     assert.is_true(#codes >= 35, "parsed only " .. #codes .. " codes")
     local tests = cat(source .. "/tests/sandbox", "_spec%.lua$")
-    local sources = cat(source .. "/lua/collate/sandbox", "%.lua$") .. cat(source .. "/sandbox/src", "%.c$")
+    local sources = cat(source .. "/sandbox/lua/collate_sandbox", "%.lua$") .. cat(source .. "/sandbox/src", "%.c$")
     local missing = {}
     for _, code in ipairs(codes) do
       local quoted = '"' .. code .. '"'

@@ -1,11 +1,11 @@
 -- The live session read model (contract §3.10, §4.8) and access grants (§3.11, §6.6.6).
-local json = require "collate.sandbox.json"
-local A = require "collate.sandbox.authorizations"
+local json = require "collate_sandbox.json"
+local lifecycle = require "collate_sandbox.lifecycle"
 
-local L = {}
+local livesession = {}
 
-local P = A.P
-local RA = A.RA
+local PROCESSING = lifecycle.PROCESSING
+local REQUIRES_ACTION = lifecycle.REQUIRES_ACTION
 
 local function arr(list)
   local out = json.array({})
@@ -13,26 +13,27 @@ local function arr(list)
   return out
 end
 
-function L.live_state(a)
+function livesession.live_state(a)
   local h = a.handoff
-  if a.status == RA and a.action == "complete_payer_interaction" and h and h.state == "active" then
+  if a.state == "complete_payer_interaction" and h and h.state == "active" then
     return "handoff"
   end
-  if a.status == P and a.live then return "automation" end
+  if lifecycle.status(a) == PROCESSING and a.live then return "automation" end
   return nil
 end
 
-function L.render_live_session(a)
+function livesession.render_live_session(a)
   local h = a.handoff
-  local active = h and h.state == "active" and a.status == RA
+  local status = lifecycle.status(a)
+  local active = h and h.state == "active" and status == REQUIRES_ACTION
   local s = {
     priorAuthorizationId = a.id, priorAuthorizationVersion = a.version, channel = "portal",
     safety = {
       irreversibleBoundaryState = a.boundary,
       -- the channel at work (automation, or the handoff) could still make the final submission
-      finalSubmitCapable = a.boundary == "not_crossed" and (a.status == P or a.action == "approve_submission"
-        or a.action == "complete_payer_interaction"),
-      requiresReviewApprovalForSubmit = A.needs_approval(a) and true or false,
+      finalSubmitCapable = a.boundary == "not_crossed" and (status == PROCESSING or a.state == "approve_submission"
+        or a.state == "complete_payer_interaction"),
+      requiresReviewApprovalForSubmit = lifecycle.needs_approval(a) and true or false,
       reviewSnapshotId = (a.snapshot and a.snapshot.status == "current") and a.snapshot.id or json.null,
     },
   }
@@ -41,14 +42,14 @@ function L.render_live_session(a)
     s.owner = { type = "manual_handoff", manualHandoffId = h.id }
     s.access = { available = true, supportedModes = arr({ "read_only", "interactive" }) }
     s.handoff = { allowed = false, state = "active", reason = json.null, manualHandoffId = h.id }
-  elseif a.status == P then
+  elseif status == PROCESSING then
     s.state = a.live and "live" or "not_live"
     s.owner = { type = "automation", manualHandoffId = json.null }
     s.access = a.live and { available = true, supportedModes = arr({ "read_only" }) }
       or { available = false, supportedModes = arr({}) }
     s.handoff = { allowed = false, state = "unavailable", reason = "automation_owns_processing",
       manualHandoffId = json.null }
-  elseif a.status == RA and a.action == "complete_payer_interaction" then
+  elseif a.state == "complete_payer_interaction" then
     s.state = "not_live"
     s.owner = { type = "automation", manualHandoffId = json.null }
     s.access = { available = false, supportedModes = arr({}) }
@@ -62,7 +63,7 @@ function L.render_live_session(a)
   return s
 end
 
-function L.new_grant(st, a, kind, handoff_id, now)
+function livesession.new_grant(st, a, kind, handoff_id, now)
   local g = {
     id = st.ids:next("rag_"), auth_id = a.id, kind = kind, handoff_id = handoff_id,
     expires_at = now + (kind == "live" and 300 or 900),
@@ -71,4 +72,4 @@ function L.new_grant(st, a, kind, handoff_id, now)
   return { id = g.id, url = st.base_url .. "/runtime/access/" .. g.id, expiresAt = st.fmt(g.expires_at) }
 end
 
-return L
+return livesession

@@ -1,6 +1,6 @@
 -- The request log (contract §6.6.4).
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
 
 local requestlog = {}
 

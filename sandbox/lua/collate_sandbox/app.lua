@@ -2,19 +2,20 @@
 -- handle applies the order of checks of contract §1.12: due clock events, fault rule,
 -- authentication, route, headers, idempotency, schema, then the handler (path resources,
 -- If-Match version, state rules, body-named resources).
-local http = require "collate.sandbox.http"
-local ids = require "collate.sandbox.ids"
-local clock = require "collate.sandbox.clock"
-local timefmt = require "collate.sandbox.timefmt"
-local router = require "collate.sandbox.router"
-local handlers = require "collate.sandbox.handlers"
-local validate = require "collate.sandbox.validate"
-local idempotency = require "collate.sandbox.idempotency"
-local faults = require "collate.sandbox.faults"
-local requestlog = require "collate.sandbox.requestlog"
-local A = require "collate.sandbox.authorizations"
-local control = require "collate.sandbox.control"
-local persist = require "collate.sandbox.persist"
+local http = require "collate_sandbox.http"
+local ids = require "collate_sandbox.ids"
+local clock = require "collate_sandbox.clock"
+local timefmt = require "collate_sandbox.timefmt"
+local router = require "collate_sandbox.router"
+local handlers = require "collate_sandbox.handlers"
+local validate = require "collate_sandbox.validate"
+local idempotency = require "collate_sandbox.idempotency"
+local faults = require "collate_sandbox.faults"
+local requestlog = require "collate_sandbox.requestlog"
+local authorizations = require "collate_sandbox.authorizations"
+local control = require "collate_sandbox.control"
+local lifecycle = require "collate_sandbox.lifecycle"
+local persist = require "collate_sandbox.persist"
 
 local M = {}
 local App = {}
@@ -65,6 +66,7 @@ function App:adopt(st)
   st.base_url, st.fmt, st.fmt_date = self.base_url, timefmt.format, timefmt.format_date
   st.log, st.log_first, st.log_last = {}, 1, 0
   st.clock.wall = self.wall
+  for _, a in ipairs(st.auth_list) do lifecycle.upgrade(a) end
   self.st = st
 end
 
@@ -108,7 +110,7 @@ end
 
 function App:fire_until(limit)
   local st = self.st
-  local fired = st.clock:fire_until(limit, function(ev) A.fire(st, ev) end)
+  local fired = st.clock:fire_until(limit, function(ev) authorizations.fire(st, ev) end)
   if #fired > 0 then self.dirty = true end
   return fired
 end

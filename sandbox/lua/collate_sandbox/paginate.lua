@@ -1,7 +1,7 @@
 -- Cursor pagination (contract §1.8): the cursor names the list, its filters and the last key
 -- served, hex-encoded; a cursor of another list or other filters is refused at ["query","cursor"].
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
 
 local paginate = {}
 

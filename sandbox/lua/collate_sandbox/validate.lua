@@ -3,8 +3,8 @@
 -- {type = "string", enum, min_len, max_len, check}, {type = "integer"|"number", min, max},
 -- {type = "boolean"}, {type = "array", items, min_items, max_items, unique}, {type = "any"};
 -- any schema may say required = true, nullable = true; `check(v)` returns nil or errorType, message.
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
 
 local validate = {}
 

@@ -2,7 +2,7 @@
 -- uploads, grants, idempotency records, faults, clock with its pending events, ID counters)
 -- written as a Lua chunk that rebuilds the table graph, shared references and cycles included.
 -- Not saved: the request log and the render cache. Loaded with an empty environment, text only.
-local json = require "collate.sandbox.json"
+local json = require "collate_sandbox.json"
 
 local persist = {}
 
@@ -11,9 +11,9 @@ persist.HEADER = "-- collate-sandbox state v1\n"
 -- Values that are not plain data are written by name: the marker metatables, cjson.null, the
 -- scenario tables (shared with the scenarios module, compared by identity nowhere but kept shared).
 local function registry()
-  local clock = require "collate.sandbox.clock"
-  local ids = require "collate.sandbox.ids"
-  local scenarios = require "collate.sandbox.scenarios"
+  local clock = require "collate_sandbox.clock"
+  local ids = require "collate_sandbox.ids"
+  local scenarios = require "collate_sandbox.scenarios"
   local named = {
     json_array = getmetatable(json.array({})), json_object = getmetatable(json.object({})),
     clock = clock, ids = ids, null = json.null, scenario_default = scenarios.DEFAULT,

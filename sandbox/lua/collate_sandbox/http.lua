@@ -1,6 +1,6 @@
 -- Responses and the §1.9 error envelope. Handlers raise API errors with http.fail / http.bad_request;
 -- the app turns them into envelopes carrying the request id.
-local json = require "collate.sandbox.json"
+local json = require "collate_sandbox.json"
 
 local http = {}
 

@@ -1,13 +1,13 @@
 -- /_sandbox/* (contract §6.6): clock, faults, request log, reset, forced payer events. No
 -- authentication, never faulted, not logged.
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
-local validate = require "collate.sandbox.validate"
-local timefmt = require "collate.sandbox.timefmt"
-local router = require "collate.sandbox.router"
-local faults = require "collate.sandbox.faults"
-local requestlog = require "collate.sandbox.requestlog"
-local A = require "collate.sandbox.authorizations"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
+local validate = require "collate_sandbox.validate"
+local timefmt = require "collate_sandbox.timefmt"
+local router = require "collate_sandbox.router"
+local faults = require "collate_sandbox.faults"
+local requestlog = require "collate_sandbox.requestlog"
+local authorizations = require "collate_sandbox.authorizations"
 
 local control = {}
 
@@ -87,13 +87,13 @@ local function advance_to(app, target)
   return fired
 end
 
-local H = {}
+local route_handlers = {}
 
-function H.clock_get(app)
+function route_handlers.clock_get(app)
   return 200, clock_body(app)
 end
 
-function H.clock_set(app, req)
+function route_handlers.clock_set(app, req)
   local b = body_of(req, CLOCK_SET)
   local st = app.st
   if b.now ~= nil then
@@ -107,40 +107,40 @@ function H.clock_set(app, req)
   return 200, clock_body(app)
 end
 
-function H.advance(app, req)
+function route_handlers.advance(app, req)
   local b = body_of(req, ADVANCE)
   return 200, fired_body(app, advance_to(app, app.st.clock:now() + b.seconds))
 end
 
-function H.step(app, req)
+function route_handlers.step(app, req)
   body_of(req, { type = "object", fields = {} })
   local st = app.st
   local ev = st.clock:earliest()
   if not ev then return 200, fired_body(app, {}) end
   local target = math.max(ev.due, st.clock:now())
   st.clock:remove(ev)
-  A.fire(st, ev)
+  authorizations.fire(st, ev)
   local fired = { ev }
   for _, e in ipairs(app:fire_until(ev.due)) do fired[#fired + 1] = e end
   if target > st.clock:now() then st.clock:move_to(target) end
   return 200, fired_body(app, fired)
 end
 
-function H.faults_add(app, req)
+function route_handlers.faults_add(app, req)
   local b = body_of(req)
   return 200, faults.render(faults.add(app.st, b))
 end
 
-function H.faults_get(app)
+function route_handlers.faults_get(app)
   return 200, faults.render(faults.live(app.st))
 end
 
-function H.faults_delete(app)
+function route_handlers.faults_delete(app)
   app.st.faults = {}
   return 200, faults.render({})
 end
 
-function H.requests_get(app, req)
+function route_handlers.requests_get(app, req)
   local q = http.parse_query(req.query)
   if q.limit ~= nil and not q.limit:find("^%d+$") then
     http.bad_request(http.issue("invalid_type", { "query", "limit" }, "limit must be a non-negative integer."))
@@ -148,19 +148,19 @@ function H.requests_get(app, req)
   return 200, requestlog.query(app.st, q)
 end
 
-function H.requests_delete(app)
+function route_handlers.requests_delete(app)
   app.st.log, app.st.log_first, app.st.log_last = {}, 1, 0
   return 200, { data = json.array({}) }
 end
 
-function H.reset(app, req)
+function route_handlers.reset(app, req)
   local b = body_of(req, CLOCK_SET)
   local now = b.now and timefmt.parse(b.now) or nil
   local st = app:reset(b.mode, b.speed, now)
   return 200, { now = st.fmt(st.clock:now()), mode = st.clock.mode, speed = st.clock.speed }
 end
 
-function H.payer_event(app, req, params)
+function route_handlers.payer_event(app, req, params)
   local b = body_of(req, PAYER_EVENT)
   if b.type == "modified" and b.modifications == nil then
     http.bad_request(http.issue("missing", { "body", "modifications" }, "A modified decision needs modifications."))
@@ -168,22 +168,32 @@ function H.payer_event(app, req, params)
   local st = app.st
   local a = st.auths[params.id]
   if not a then http.fail(404, "prior_authorization_not_found", "No authorization " .. params.id .. ".") end
-  A.force_payer_event(st, a, b, st.clock:now_s())
-  return 200, A.render(st, a)
+  authorizations.force_payer_event(st, a, b, st.clock:now_s())
+  return 200, authorizations.render(st, a)
+end
+
+-- The C front's connection telemetry (docs/sandbox-extensions.md); DELETE resets the peaks and
+-- `accepted` first. Absent when the app runs without the front.
+function route_handlers.connections(app, req)
+  local counts = app.opts.connections
+  if not counts then http.fail(404, "not_found", "No connection telemetry without the C front.") end
+  return 200, counts(req.method == "DELETE")
 end
 
 local ROUTER = router.new({
-  { "GET", "/_sandbox/clock", H.clock_get },
-  { "POST", "/_sandbox/clock", H.clock_set },
-  { "POST", "/_sandbox/clock/advance", H.advance },
-  { "POST", "/_sandbox/clock/step", H.step },
-  { "POST", "/_sandbox/faults", H.faults_add },
-  { "GET", "/_sandbox/faults", H.faults_get },
-  { "DELETE", "/_sandbox/faults", H.faults_delete },
-  { "GET", "/_sandbox/requests", H.requests_get },
-  { "DELETE", "/_sandbox/requests", H.requests_delete },
-  { "POST", "/_sandbox/reset", H.reset },
-  { "POST", "/_sandbox/prior-authorizations/{id}/payer-events", H.payer_event },
+  { "GET", "/_sandbox/clock", route_handlers.clock_get },
+  { "POST", "/_sandbox/clock", route_handlers.clock_set },
+  { "POST", "/_sandbox/clock/advance", route_handlers.advance },
+  { "POST", "/_sandbox/clock/step", route_handlers.step },
+  { "POST", "/_sandbox/faults", route_handlers.faults_add },
+  { "GET", "/_sandbox/faults", route_handlers.faults_get },
+  { "DELETE", "/_sandbox/faults", route_handlers.faults_delete },
+  { "GET", "/_sandbox/requests", route_handlers.requests_get },
+  { "DELETE", "/_sandbox/requests", route_handlers.requests_delete },
+  { "POST", "/_sandbox/reset", route_handlers.reset },
+  { "GET", "/_sandbox/connections", route_handlers.connections },
+  { "DELETE", "/_sandbox/connections", route_handlers.connections },
+  { "POST", "/_sandbox/prior-authorizations/{id}/payer-events", route_handlers.payer_event },
 })
 
 function control.handle(app, req)

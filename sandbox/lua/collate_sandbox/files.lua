@@ -1,6 +1,6 @@
 -- Files and single-use uploads (contract §2.13 – §2.17, §3.8).
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
 
 local files = {}
 

@@ -1,10 +1,10 @@
 -- The standard questionnaire (contract §6.2, §3.4), answer validation (§2.7, §3.5), the merge by
 -- top-level linkId, and the question/issue part of the requirements (§3.3).
-local json = require "collate.sandbox.json"
-local timefmt = require "collate.sandbox.timefmt"
-local validate = require "collate.sandbox.validate"
+local json = require "collate_sandbox.json"
+local timefmt = require "collate_sandbox.timefmt"
+local validate = require "collate_sandbox.validate"
 
-local Q = {}
+local questionnaire = {}
 
 local function member_id_ok(v)
   return #v >= 5 and #v <= 30 and v:find("^[A-Z0-9%-]+$") ~= nil
@@ -30,7 +30,7 @@ local ITEMS = {
   { linkId = "clinical.priorTherapyTried", text = "Prior therapy tried", type = "boolean", required = true },
   { linkId = "clinical.notes", text = "Clinical summary", type = "text", required = false, maxLength = 4000 },
 }
-Q.ITEMS = ITEMS
+questionnaire.ITEMS = ITEMS
 
 local function index(items)
   local by = {}
@@ -42,7 +42,7 @@ local function index(items)
   return by
 end
 local TOP = index(ITEMS)
-Q.TOP = TOP
+questionnaire.TOP = TOP
 
 local VALUE_KEY = {
   string = "valueString", text = "valueString", boolean = "valueBoolean", date = "valueDate",
@@ -71,7 +71,7 @@ local function render_items(items)
   return out
 end
 
-function Q.render()
+function questionnaire.render()
   return { item = render_items(ITEMS) }
 end
 
@@ -85,7 +85,7 @@ local function is_empty_list(v)
 end
 
 -- true when an AnswerItem carries neither a non-empty answer nor a non-empty item
-function Q.is_clear(it)
+function questionnaire.is_clear(it)
   return is_empty_list(it.answer) and is_empty_list(it.item)
 end
 
@@ -151,7 +151,7 @@ local function validate_siblings(list, defs, loc, issues, top)
         seen[def.linkId] = s
       end
       s.count = s.count + 1
-      if Q.is_clear(it) then s.clear = true end
+      if questionnaire.is_clear(it) then s.clear = true end
       if s.count > 1 then
         if not (top and def.repeats) then
           add(issues, "duplicate_link_id", loc_with(iloc, "linkId"), "linkId " .. def.linkId .. " repeated.")
@@ -206,7 +206,7 @@ validate_item = function(it, defs, loc, issues)
 end
 
 -- answers: decoded `answers` object. Adds issues; min_items: 1 for PATCH, 0 for create.
-function Q.validate(answers, loc, issues, min_items)
+function questionnaire.validate(answers, loc, issues, min_items)
   if json.typeof(answers) ~= "object" then return add(issues, "invalid_type", loc, "Must be an object.") end
   local extras = {}
   for k in pairs(answers) do if k ~= "item" then extras[#extras + 1] = k end end
@@ -232,7 +232,7 @@ local function normalize_list(list, defs)
   if not list then return out end
   local by = {}
   for _, it in ipairs(list) do
-    if not Q.is_clear(it) then
+    if not questionnaire.is_clear(it) then
       by[it.linkId] = by[it.linkId] or {}
       table.insert(by[it.linkId], normalize(it, defs[it.linkId]))
     end
@@ -258,7 +258,7 @@ normalize = function(it, def)
 end
 
 -- Merge a validated answers.item list into store (replace by top-level linkId, clear on empty).
-function Q.merge(store, items)
+function questionnaire.merge(store, items)
   local sent = {}
   for _, it in ipairs(items) do
     local id = it.linkId
@@ -266,14 +266,14 @@ function Q.merge(store, items)
       sent[id] = true
       store[id] = nil
     end
-    if not Q.is_clear(it) then
+    if not questionnaire.is_clear(it) then
       store[id] = store[id] or {}
       table.insert(store[id], normalize(it, TOP[id]))
     end
   end
 end
 
-function Q.render_answers(store)
+function questionnaire.render_answers(store)
   local out = json.array({})
   for _, def in ipairs(ITEMS) do
     for _, it in ipairs(store[def.linkId] or {}) do out[#out + 1] = json.copy(it) end
@@ -282,7 +282,7 @@ function Q.render_answers(store)
 end
 
 -- first Value's scalar of a top-level leaf
-function Q.value(store, link_id)
+function questionnaire.value(store, link_id)
   local items = store[link_id]
   local v = items and items[1] and items[1].answer and items[1].answer[1]
   if not v then return nil end
@@ -318,7 +318,7 @@ local function leaf_state(item, def)
 end
 
 -- Returns questions, issues (plain lists, in questionnaire order).
-function Q.requirements(store)
+function questionnaire.requirements(store)
   local questions, issues = {}, {}
   for _, def in ipairs(ITEMS) do
     local items = store[def.linkId] or {}
@@ -367,7 +367,7 @@ local function leaf(link_id, key, value)
   return { linkId = link_id, answer = json.array({ { [key] = value } }) }
 end
 
-function Q.set_s(member_id)
+function questionnaire.set_s(member_id)
   return {
     leaf("patient.firstName", "valueString", "Jane"),
     leaf("patient.lastName", "valueString", "Doe"),
@@ -376,7 +376,7 @@ function Q.set_s(member_id)
   }
 end
 
-function Q.set_f(dx, units)
+function questionnaire.set_f(dx, units)
   return {
     { linkId = "diagnoses", item = json.array({
       leaf("code", "valueString", dx),
@@ -388,4 +388,4 @@ function Q.set_f(dx, units)
   }
 end
 
-return Q
+return questionnaire

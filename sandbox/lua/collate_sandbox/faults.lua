@@ -1,7 +1,7 @@
 -- Fault rules (contract §6.6.3): stored in creation order, matched by method and path glob.
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
-local validate = require "collate.sandbox.validate"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
+local validate = require "collate_sandbox.validate"
 
 local faults = {}
 

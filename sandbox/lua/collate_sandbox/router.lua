@@ -1,5 +1,5 @@
 -- Path templates ("/v1/files/{file_id}") matched segment by segment; 404 / 405 with Allow.
-local http = require "collate.sandbox.http"
+local http = require "collate_sandbox.http"
 
 local router = {}
 router.__index = router

@@ -1,7 +1,7 @@
 -- Idempotency-Key records (contract §1.6): only 2xx responses are recorded; a replay returns the
 -- recorded status and body; another request under a recorded key is idempotency_key_reused.
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
 
 local idempotency = {}
 

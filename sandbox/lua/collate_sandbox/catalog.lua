@@ -1,7 +1,7 @@
 -- The seed catalog (contract §6.5): payers, providers, their route options, and route resolution
 -- (§2.12). Read-only data; rendered into fresh tables on every call.
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
 
 local catalog = {}
 

@@ -1,20 +1,20 @@
 -- The /v1 route table: per route its checks (If-Match, Idempotency-Key, body schema) and its
 -- handler. Handlers get ctx {st, req, now, params, query, body, if_match} and return
 -- status, body_table or a full response table.
-local json = require "collate.sandbox.json"
-local http = require "collate.sandbox.http"
-local validate = require "collate.sandbox.validate"
-local Q = require "collate.sandbox.questionnaire"
-local A = require "collate.sandbox.authorizations"
-local L = require "collate.sandbox.livesession"
-local files = require "collate.sandbox.files"
-local catalog = require "collate.sandbox.catalog"
-local scenarios = require "collate.sandbox.scenarios"
-local paginate = require "collate.sandbox.paginate"
+local json = require "collate_sandbox.json"
+local http = require "collate_sandbox.http"
+local validate = require "collate_sandbox.validate"
+local questionnaire = require "collate_sandbox.questionnaire"
+local authorizations = require "collate_sandbox.authorizations"
+local livesession = require "collate_sandbox.livesession"
+local files = require "collate_sandbox.files"
+local catalog = require "collate_sandbox.catalog"
+local scenarios = require "collate_sandbox.scenarios"
+local paginate = require "collate_sandbox.paginate"
 
-local H = {}
+local handlers = {}
 
-local S = function(t) t.type = "string" return t end
+local string_field = function(t) t.type = "string" return t end
 local OBJ = function(fields, extra) return { type = "object", fields = fields, extra = extra } end
 
 local DOC_TYPES = { "clinical_notes", "letter_of_medical_necessity", "lab_results", "imaging_report",
@@ -29,63 +29,65 @@ local function metadata_check(v)
 end
 
 local ROUTE_FIELDS = {
-  { "payerId", S { required = true, min_len = 1 } },
-  { "coverageState", S { required = true, check = state_check } },
-  { "requestType", S { required = true, enum = validate.REQUEST_TYPES } },
+  { "payerId", string_field { required = true, min_len = 1 } },
+  { "coverageState", string_field { required = true, check = state_check } },
+  { "requestType", string_field { required = true, enum = validate.REQUEST_TYPES } },
   { "serviceCode", validate.service_code_schema(true) },
 }
 
 local CREATE = OBJ {
-  { "providerNpi", S { required = true, check = validate.npi_check } },
+  { "providerNpi", string_field { required = true, check = validate.npi_check } },
   { "request", OBJ(ROUTE_FIELDS) },
-  { "policy", OBJ { { "finalSubmission", S { enum = { "requires_approval", "automatic" } } } } },
+  { "policy", OBJ { { "finalSubmission", string_field { enum = { "requires_approval", "automatic" } } } } },
   { "answers", { type = "any" } },
   { "metadata", { type = "object", extra = "allow", check = metadata_check,
-    fields = { { "externalCaseId", S {} } } } },
+    fields = { { "externalCaseId", string_field {} } } } },
 }
 CREATE.fields[2][2].required = true
 
 local RESOLVE = OBJ {
-  { "providerNpi", S { required = true, check = validate.npi_check } },
+  { "providerNpi", string_field { required = true, check = validate.npi_check } },
   ROUTE_FIELDS[1], ROUTE_FIELDS[2], ROUTE_FIELDS[3], ROUTE_FIELDS[4],
 }
 
 local PATCH = OBJ { { "answers", { type = "any", required = true } } }
 
 local ATTACH = OBJ {
-  { "fileId", S { required = true, min_len = 1 } },
+  { "fileId", string_field { required = true, min_len = 1 } },
   { "documentTypes", { type = "array", required = true, min_items = 1, unique = true,
-    items = S { enum = DOC_TYPES } } },
-  { "description", S { max_len = 1000, nullable = true } },
+    items = string_field { enum = DOC_TYPES } } },
+  { "description", string_field { max_len = 1000, nullable = true } },
 }
 
-local CONFIRM = OBJ { { "acceptedReviewSnapshotId", S { nullable = true } } }
-local CANCEL = OBJ { { "reason", S { max_len = 500, nullable = true } } }
+local CONFIRM = OBJ { { "acceptedReviewSnapshotId", string_field { nullable = true } } }
+local CANCEL = OBJ { { "reason", string_field { max_len = 500, nullable = true } } }
 local EMPTY = OBJ {}
 
 local FILE_CREATE = OBJ {
-  { "fileName", S { required = true, min_len = 1, max_len = 255, check = function(v)
+  { "fileName", string_field { required = true, min_len = 1, max_len = 255, check = function(v)
     if v:find("[/\\]") then return "invalid_format", "fileName must not contain / or \\." end
   end } },
-  { "contentType", S { required = true, enum = { "application/pdf", "image/jpeg", "image/png" } } },
-  { "purpose", S { required = true, enum = { "authorization_attachment" } } },
+  { "contentType", string_field { required = true, enum = { "application/pdf", "image/jpeg", "image/png" } } },
+  { "purpose", string_field { required = true, enum = { "authorization_attachment" } } },
 }
 
-local HANDOFF_CREATE = OBJ { { "acceptedReviewSnapshotId", S { nullable = true } } }
+local HANDOFF_CREATE = OBJ { { "acceptedReviewSnapshotId", string_field { nullable = true } } }
 local HANDOFF_COMPLETE = OBJ {
-  { "reportedOutcome", S { required = true, enum = { "submitted", "decision_observed", "not_required_observed",
+  { "reportedOutcome", string_field { required = true, enum = { "submitted", "decision_observed",
+    "not_required_observed",
     "follow_up_required_observed" } } },
-  { "observedReferenceNumber", S { max_len = 100, nullable = true } },
-  { "operatorNotes", S { max_len = 2000, nullable = true } },
+  { "observedReferenceNumber", string_field { max_len = 100, nullable = true } },
+  { "operatorNotes", string_field { max_len = 2000, nullable = true } },
 }
 local HANDOFF_UNABLE = OBJ {
-  { "reason", S { required = true, enum = { "channel_blocked", "missing_information", "credential_or_mfa_issue",
+  { "reason", string_field { required = true, enum = { "channel_blocked", "missing_information",
+    "credential_or_mfa_issue",
     "channel_outage", "operator_abandoned_case", "wrong_route", "other" } } },
-  { "operatorNotes", S { max_len = 2000, nullable = true } },
+  { "operatorNotes", string_field { max_len = 2000, nullable = true } },
 }
 local HANDOFF_REVOKE = OBJ {
-  { "reason", S { required = true, min_len = 1, max_len = 500 } },
-  { "notes", S { nullable = true } },
+  { "reason", string_field { required = true, min_len = 1, max_len = 500 } },
+  { "notes", string_field { nullable = true } },
 }
 
 ---------------------------------------------------------------------------------------------------
@@ -129,7 +131,7 @@ local function cache_key(a)
     h and h.version or "", s and s.id or "", s and s.status or "")
 end
 
-function H.encoded_auth(st, a)
+function handlers.encoded_auth(st, a)
   local cache = st.render_cache
   if not cache then
     cache = setmetatable({}, { __mode = "k" })
@@ -139,25 +141,25 @@ function H.encoded_auth(st, a)
   local hit = cache[a]
   if hit and hit.key == key then
     if VERIFY_CACHE then
-      local fresh = json.encode(A.render(st, a))
+      local fresh = json.encode(authorizations.render(st, a))
       if fresh ~= hit.body then error("render cache is stale for " .. a.id) end
     end
     return hit.body
   end
-  local body = json.encode(A.render(st, a))
+  local body = json.encode(authorizations.render(st, a))
   cache[a] = { key = key, body = body }
   return body
 end
 
 -- every response that is one authorization (or a list of them) goes through the cache
 local function render_auth(ctx, a)
-  return json.raw(H.encoded_auth(ctx.st, a))
+  return json.raw(handlers.encoded_auth(ctx.st, a))
 end
 
 ---------------------------------------------------------------------------------------------------
 -- handlers
 
-function H.health()
+function handlers.health()
   return 200, { status = "ok" }
 end
 
@@ -167,7 +169,7 @@ local function create_schema(ctx)
   if json.typeof(body.request) == "object" then
     validate.check_service_code(body.request.serviceCode, { "body", "request", "serviceCode" }, issues)
   end
-  if body.answers ~= nil then Q.validate(body.answers, { "body", "answers" }, issues, 0) end
+  if body.answers ~= nil then questionnaire.validate(body.answers, { "body", "answers" }, issues, 0) end
   local policy_missing = body.policy == nil or
     (json.typeof(body.policy) == "object" and body.policy.finalSubmission == nil)
   if policy_missing then
@@ -181,22 +183,22 @@ local function create_schema(ctx)
   return issues
 end
 
-function H.create(ctx)
-  local a = A.create(ctx.st, ctx.body, ctx.now)
+function handlers.create(ctx)
+  local a = authorizations.create(ctx.st, ctx.body, ctx.now)
   return 201, render_auth(ctx, a)
 end
 
 local STATUSES = { requires_action = true, processing = true, waiting_on_payer = true, completed = true,
   canceled = true }
 
-function H.list(ctx)
+function handlers.list(ctx)
   local q = ctx.query
   if q.status ~= nil and not STATUSES[q.status] then
     http.bad_request(http.issue("invalid_enum", { "query", "status" }, "Unknown status."))
   end
   local items = {}
   for _, a in ipairs(ctx.st.auth_list) do
-    if (not q.status or a.status == q.status) and (not q.providerNpi or a.npi == q.providerNpi) and
+    if (not q.status or authorizations.status(a) == q.status) and (not q.providerNpi or a.npi == q.providerNpi) and
        (not q.externalCaseId or a.metadata.externalCaseId == q.externalCaseId) then
       items[#items + 1] = a
     end
@@ -207,104 +209,105 @@ function H.list(ctx)
   return 200, paginate.page(items, q, "authorizations", sig, key, true, function(a) return render_auth(ctx, a) end)
 end
 
-function H.retrieve(ctx)
-  return { status = 200, headers = { ["Content-Type"] = http.JSON_TYPE }, body = H.encoded_auth(ctx.st, auth_of(ctx)) }
+function handlers.retrieve(ctx)
+  return { status = 200, headers = { ["Content-Type"] = http.JSON_TYPE },
+    body = handlers.encoded_auth(ctx.st, auth_of(ctx)) }
 end
 
-function H.confirm(ctx)
+function handlers.confirm(ctx)
   local a = auth_of(ctx)
   check_version(ctx, a)
-  A.confirm(ctx.st, a, ctx.body, ctx.now)
+  authorizations.confirm(ctx.st, a, ctx.body, ctx.now)
   return 200, render_auth(ctx, a)
 end
 
-function H.cancel(ctx)
+function handlers.cancel(ctx)
   local a = auth_of(ctx)
   check_version(ctx, a)
-  A.cancel(ctx.st, a, ctx.now, ctx.body.reason)
+  authorizations.cancel(ctx.st, a, ctx.now, ctx.body.reason)
   return 200, render_auth(ctx, a)
 end
 
 local function patch_schema(ctx)
   local issues = validate.check(ctx.body, PATCH)
-  if ctx.body.answers ~= nil then Q.validate(ctx.body.answers, { "body", "answers" }, issues, 1) end
+  if ctx.body.answers ~= nil then questionnaire.validate(ctx.body.answers, { "body", "answers" }, issues, 1) end
   return issues
 end
 
-function H.patch_answers(ctx)
+function handlers.patch_answers(ctx)
   local a = auth_of(ctx)
   check_version(ctx, a)
-  A.patch_answers(ctx.st, a, ctx.body.answers, ctx.now)
+  authorizations.patch_answers(ctx.st, a, ctx.body.answers, ctx.now)
   return 200, render_auth(ctx, a)
 end
 
-function H.attach(ctx)
+function handlers.attach(ctx)
   local a = auth_of(ctx)
   check_version(ctx, a)
-  A.check_mutable(a)
+  authorizations.check_mutable(a)
   local f = ctx.st.files[ctx.body.fileId]
   if not f then http.fail(404, "file_not_found", "No file " .. ctx.body.fileId .. ".") end
   if f.status ~= "ready" or f.purpose ~= "authorization_attachment" then
     http.fail(409, "file_not_ready", "The file is not ready (" .. f.status .. ").")
   end
-  A.add_attachment(ctx.st, a, f, ctx.body, ctx.now)
+  authorizations.add_attachment(ctx.st, a, f, ctx.body, ctx.now)
   return 200, render_auth(ctx, a)
 end
 
-function H.list_attachments(ctx)
+function handlers.list_attachments(ctx)
   paginate.limit(ctx.query) -- query before path resources (§1.12)
   local a = auth_of(ctx)
   local function key(att) return string.format("%014d|%s", att.seq, att.id) end
   return 200, paginate.page(a.attachments, ctx.query, "attachments:" .. a.id, "", key, false,
-    function(att) return A.render_attachment(ctx.st, att) end)
+    function(att) return authorizations.render_attachment(ctx.st, att) end)
 end
 
-function H.delete_attachment(ctx)
+function handlers.delete_attachment(ctx)
   local a = auth_of(ctx)
-  local att, index = A.find_attachment(a, ctx.params.attachment_id)
+  local att, index = authorizations.find_attachment(a, ctx.params.attachment_id)
   if not att then http.fail(404, "attachment_not_found", "No attachment " .. ctx.params.attachment_id .. ".") end
   check_version(ctx, a)
-  A.check_mutable(a)
-  A.remove_attachment(ctx.st, a, index, ctx.now)
+  authorizations.check_mutable(a)
+  authorizations.remove_attachment(ctx.st, a, index, ctx.now)
   return 200, render_auth(ctx, a)
 end
 
-function H.live_session(ctx)
-  return 200, L.render_live_session(auth_of(ctx))
+function handlers.live_session(ctx)
+  return 200, livesession.render_live_session(auth_of(ctx))
 end
 
-function H.live_grant(ctx)
+function handlers.live_grant(ctx)
   local a = auth_of(ctx)
-  local owner = L.live_state(a)
+  local owner = livesession.live_state(a)
   if not owner then
     http.fail(409, "live_session_not_available", "No live session is running.",
       { reason = "no_active_channel_session" })
   end
   -- a live-session grant lasts 300 s; during a handoff it also ends with the handoff
-  return 200, L.new_grant(ctx.st, a, "live", owner == "handoff" and a.handoff.id or nil, ctx.now)
+  return 200, livesession.new_grant(ctx.st, a, "live", owner == "handoff" and a.handoff.id or nil, ctx.now)
 end
 
-function H.handoff_create(ctx)
+function handlers.handoff_create(ctx)
   local a = auth_of(ctx)
   check_version(ctx, a)
-  local h = A.handoff_create(ctx.st, a, ctx.body, ctx.now)
-  return 200, A.render_handoff(ctx.st, h)
+  local h = authorizations.handoff_create(ctx.st, a, ctx.body, ctx.now)
+  return 200, authorizations.render_handoff(ctx.st, h)
 end
 
-function H.handoff_retrieve(ctx)
+function handlers.handoff_retrieve(ctx)
   local a = auth_of(ctx)
-  return 200, A.render_handoff(ctx.st, handoff_of(ctx, a))
+  return 200, authorizations.render_handoff(ctx.st, handoff_of(ctx, a))
 end
 
-function H.handoff_grant(ctx)
+function handlers.handoff_grant(ctx)
   local a = auth_of(ctx)
   local h = handoff_of(ctx, a)
   if h.state ~= "active" then
     http.fail(409, "live_session_not_available", "The handoff is not active.", { reason = "no_active_channel_session" })
   end
   ctx.st.clock:cancel_for(a.id, "handoff_abandonment")
-  ctx.st.clock:schedule(ctx.now + A.ABANDON, a.id, "handoff_abandonment")
-  return 200, L.new_grant(ctx.st, a, "handoff", h.id, ctx.now)
+  ctx.st.clock:schedule(ctx.now + authorizations.ABANDON, a.id, "handoff_abandonment")
+  return 200, livesession.new_grant(ctx.st, a, "handoff", h.id, ctx.now)
 end
 
 local function closer(result)
@@ -315,8 +318,8 @@ local function closer(result)
     if h.state ~= "active" then
       http.fail(409, "prior_authorization_not_actionable", "The manual handoff is not active.")
     end
-    A.close_handoff(ctx.st, a, result, ctx.now, ctx.body)
-    return 200, A.render_closure(a, h)
+    authorizations.close_handoff(ctx.st, a, result, ctx.now, ctx.body)
+    return 200, authorizations.render_closure(a, h)
   end
 end
 
@@ -331,7 +334,7 @@ local function npi_query(ctx)
   return npi
 end
 
-function H.routes(ctx)
+function handlers.routes(ctx)
   local npi = npi_query(ctx)
   local p = catalog.provider(npi)
   if not p then http.fail(404, "provider_not_found", "No provider with NPI " .. npi .. " in this organization.") end
@@ -344,7 +347,7 @@ local function resolve_schema(ctx)
   return issues
 end
 
-function H.resolve(ctx)
+function handlers.resolve(ctx)
   local b = ctx.body
   local _, payer = catalog.resolve(b.providerNpi, b.payerId, b.coverageState, b.requestType, b.serviceCode.system)
   return 200, {
@@ -355,52 +358,52 @@ function H.resolve(ctx)
   }
 end
 
-function H.file_create(ctx)
+function handlers.file_create(ctx)
   local f = files.create(ctx.st, ctx.body, ctx.now)
   return 201, files.render_created(ctx.st, f)
 end
 
-function H.file_complete(ctx)
+function handlers.file_complete(ctx)
   local f = file_of(ctx)
   files.complete(f, ctx.now)
   return 200, files.render(ctx.st, f)
 end
 
-function H.file_retrieve(ctx)
+function handlers.file_retrieve(ctx)
   return 200, files.render(ctx.st, file_of(ctx))
 end
 
-function H.file_download(ctx)
+function handlers.file_download(ctx)
   return files.download(file_of(ctx))
 end
 
-function H.upload(ctx)
+function handlers.upload(ctx)
   return files.upload(ctx.st, ctx.req, ctx.params.token)
 end
 
-function H.payers(ctx)
+function handlers.payers(ctx)
   return 200, paginate.page(catalog.payers(), ctx.query, "payers", "", function(p) return p.id end, false,
     catalog.render_payer)
 end
 
-function H.payer(ctx)
+function handlers.payer(ctx)
   local p = catalog.payer(ctx.params.payer_id)
   if not p then http.fail(404, "payer_not_found", "No payer " .. ctx.params.payer_id .. ".") end
   return 200, catalog.render_payer(p)
 end
 
-function H.providers(ctx)
+function handlers.providers(ctx)
   return 200, paginate.page(catalog.providers(), ctx.query, "providers", "", function(p) return p.npi end, false,
     function(p) return catalog.render_provider(p, ctx.st.fmt) end)
 end
 
-function H.provider(ctx)
+function handlers.provider(ctx)
   local p = catalog.provider(ctx.params.npi)
   if not p then http.fail(404, "provider_not_found", "No provider with NPI " .. ctx.params.npi .. ".") end
   return 200, catalog.render_provider(p, ctx.st.fmt)
 end
 
-function H.scenarios(ctx)
+function handlers.scenarios(ctx)
   local list = scenarios.list()
   local index = {}
   for i, s in ipairs(list) do index[s] = i end
@@ -408,13 +411,13 @@ function H.scenarios(ctx)
     false, scenarios.render)
 end
 
-function H.scenario(ctx)
+function handlers.scenario(ctx)
   local s = scenarios.get(ctx.params.scenario_id)
   if not s then http.fail(404, "scenario_not_found", "No scenario " .. ctx.params.scenario_id .. ".") end
   return 200, scenarios.render(s)
 end
 
-function H.grant_page(ctx)
+function handlers.grant_page(ctx)
   local g = ctx.st.grants[ctx.params.grant_id]
   if not g then http.fail(404, "not_found", "Unknown access grant.") end
   if g.revoked then http.fail(404, "access_grant_revoked", "The session of this grant has ended.") end
@@ -428,42 +431,44 @@ end
 
 local AUTH = "/v1/prior-authorizations/{id}"
 
-H.ROUTES = {
-  { "GET", "/health", H.health, auth = "public" },
-  { "POST", "/v1/prior-authorizations", H.create, idem = "required", body = "required", schema = create_schema },
-  { "GET", "/v1/prior-authorizations", H.list },
-  { "GET", AUTH, H.retrieve },
-  { "POST", AUTH .. "/confirm", H.confirm, if_match = true, body = "optional", schema = CONFIRM },
-  { "POST", AUTH .. "/cancel", H.cancel, if_match = true, body = "optional", schema = CANCEL },
-  { "PATCH", AUTH .. "/answers", H.patch_answers, if_match = true, body = "required", schema = patch_schema },
-  { "POST", AUTH .. "/attachments", H.attach, if_match = true, body = "required", schema = ATTACH },
-  { "GET", AUTH .. "/attachments", H.list_attachments },
-  { "DELETE", AUTH .. "/attachments/{attachment_id}", H.delete_attachment, if_match = true },
-  { "GET", AUTH .. "/live-session", H.live_session },
-  { "POST", AUTH .. "/live-session/access-grants", H.live_grant, body = "optional", schema = EMPTY },
-  { "POST", AUTH .. "/manual-handoffs", H.handoff_create, if_match = true, body = "optional", schema = HANDOFF_CREATE },
-  { "GET", AUTH .. "/manual-handoffs/{handoff_id}", H.handoff_retrieve },
-  { "POST", AUTH .. "/manual-handoffs/{handoff_id}/access-grants", H.handoff_grant, body = "optional", schema = EMPTY },
+handlers.ROUTES = {
+  { "GET", "/health", handlers.health, auth = "public" },
+  { "POST", "/v1/prior-authorizations", handlers.create, idem = "required", body = "required", schema = create_schema },
+  { "GET", "/v1/prior-authorizations", handlers.list },
+  { "GET", AUTH, handlers.retrieve },
+  { "POST", AUTH .. "/confirm", handlers.confirm, if_match = true, body = "optional", schema = CONFIRM },
+  { "POST", AUTH .. "/cancel", handlers.cancel, if_match = true, body = "optional", schema = CANCEL },
+  { "PATCH", AUTH .. "/answers", handlers.patch_answers, if_match = true, body = "required", schema = patch_schema },
+  { "POST", AUTH .. "/attachments", handlers.attach, if_match = true, body = "required", schema = ATTACH },
+  { "GET", AUTH .. "/attachments", handlers.list_attachments },
+  { "DELETE", AUTH .. "/attachments/{attachment_id}", handlers.delete_attachment, if_match = true },
+  { "GET", AUTH .. "/live-session", handlers.live_session },
+  { "POST", AUTH .. "/live-session/access-grants", handlers.live_grant, body = "optional", schema = EMPTY },
+  { "POST", AUTH .. "/manual-handoffs", handlers.handoff_create, if_match = true, body = "optional",
+    schema = HANDOFF_CREATE },
+  { "GET", AUTH .. "/manual-handoffs/{handoff_id}", handlers.handoff_retrieve },
+  { "POST", AUTH .. "/manual-handoffs/{handoff_id}/access-grants", handlers.handoff_grant, body = "optional",
+    schema = EMPTY },
   { "POST", AUTH .. "/manual-handoffs/{handoff_id}/complete", closer("completed_reported"), if_match = true,
     body = "required", schema = HANDOFF_COMPLETE },
   { "POST", AUTH .. "/manual-handoffs/{handoff_id}/unable-to-complete", closer("unable_to_complete"),
     if_match = true, body = "required", schema = HANDOFF_UNABLE },
   { "POST", AUTH .. "/manual-handoffs/{handoff_id}/revoke", closer("revoked"), if_match = true,
     body = "required", schema = HANDOFF_REVOKE },
-  { "GET", "/v1/prior-authorization-routes", H.routes },
-  { "POST", "/v1/prior-authorization-routes/resolve", H.resolve, body = "required", schema = resolve_schema },
-  { "POST", "/v1/files", H.file_create, body = "required", schema = FILE_CREATE },
-  { "POST", "/v1/files/{file_id}/complete", H.file_complete, body = "optional", schema = EMPTY },
-  { "GET", "/v1/files/{file_id}", H.file_retrieve },
-  { "GET", "/v1/files/{file_id}/download", H.file_download },
-  { "GET", "/v1/payers", H.payers },
-  { "GET", "/v1/payers/{payer_id}", H.payer },
-  { "GET", "/v1/providers", H.providers },
-  { "GET", "/v1/providers/{npi}", H.provider },
-  { "GET", "/v1/sandbox/scenarios", H.scenarios },
-  { "GET", "/v1/sandbox/scenarios/{scenario_id}", H.scenario },
-  { "PUT", "/_uploads/{token}", H.upload, auth = "capability", raw_body = true },
-  { "GET", "/runtime/access/{grant_id}", H.grant_page, auth = "capability" },
+  { "GET", "/v1/prior-authorization-routes", handlers.routes },
+  { "POST", "/v1/prior-authorization-routes/resolve", handlers.resolve, body = "required", schema = resolve_schema },
+  { "POST", "/v1/files", handlers.file_create, body = "required", schema = FILE_CREATE },
+  { "POST", "/v1/files/{file_id}/complete", handlers.file_complete, body = "optional", schema = EMPTY },
+  { "GET", "/v1/files/{file_id}", handlers.file_retrieve },
+  { "GET", "/v1/files/{file_id}/download", handlers.file_download },
+  { "GET", "/v1/payers", handlers.payers },
+  { "GET", "/v1/payers/{payer_id}", handlers.payer },
+  { "GET", "/v1/providers", handlers.providers },
+  { "GET", "/v1/providers/{npi}", handlers.provider },
+  { "GET", "/v1/sandbox/scenarios", handlers.scenarios },
+  { "GET", "/v1/sandbox/scenarios/{scenario_id}", handlers.scenario },
+  { "PUT", "/_uploads/{token}", handlers.upload, auth = "capability", raw_body = true },
+  { "GET", "/runtime/access/{grant_id}", handlers.grant_page, auth = "capability" },
 }
 
-return H
+return handlers
