@@ -20,8 +20,8 @@ end
 from_prefix("collate", package.path)
 local core_file = from_prefix("collate.core", package.cpath)
 -- the emulator's Lua is installed apart from the SDK, on no Lua path of the client
-assert(not package.searchpath("collate_sandbox.app", package.path), "collate_sandbox.app is on the client's path")
-assert(not package.searchpath("collate.sandbox.app", package.path), "collate.sandbox.app is still installed")
+assert(not searchpath("collate_sandbox.app", package.path), "collate_sandbox.app is on the client's path")
+assert(not searchpath("collate.sandbox.app", package.path), "collate.sandbox.app is still installed")
 
 local collate = require "collate"
 local client = collate.new{} -- COLLATE_API_KEY, COLLATE_BASE_URL
