@@ -6,15 +6,15 @@ local attempt = require "collate.attempt"
 local config = require "collate.config"
 local files = require "collate.files"
 local pagination = require "collate.pagination"
+local methods = require "collate.methods"
 
 local M = {}
 
 -- Per-call options that are not API parameters.
 local CALL_OPTIONS = { timeout = true, max_retries = true, extra_headers = true, deadline = true }
 
-local function raise_or_return(safe, value, err)
-  if err == nil then return value end
-  if safe then return nil, err end
+-- Every method raises; collate.safe wraps the finished client once to return nil, err instead.
+local function raise(err)
   error(err, 0)
 end
 
@@ -58,10 +58,8 @@ local function perform(ctx, request, options, decode)
   request.url = s.base_url .. request.path
   request.log_path = request.path
   local headers = request.headers
+  -- extra_headers were merged (and checked: never Authorization) by core.build_request
   if request.authenticated ~= false then headers["Authorization"] = ctx.auth_header end
-  if options and options.extra_headers then
-    for k, v in pairs(options.extra_headers) do headers[k] = v end
-  end
   local timeout = (options and options.timeout) or s.timeout
   local deadline_s = (options and options.deadline) or s.deadline
   local value, meta_or_err = attempt.run(request, {
@@ -79,79 +77,80 @@ local function perform(ctx, request, options, decode)
   return value
 end
 
+-- Builds the request for route `name` from a call's table (parameters and call options), or
+-- raises invalid_argument before any I/O. Returns request, options.
+local function build(name, params)
+  if params == nil then params = {} end
+  local colon = methods.colon_call(name, params)
+  if colon then raise(colon) end
+  if type(params) ~= "table" then
+    raise(errors.invalid_argument(name .. ": expected a table of named parameters (got " .. type(params) .. ")"))
+  end
+  local api, options, err = split_options(name, params)
+  if err then raise(err) end
+  local request, message = core.build_request(name, api, options and options.extra_headers)
+  if not request then raise(errors.invalid_argument(message)) end
+  return request, options
+end
+M.build = build
+
 -- A plain route: build, perform, convert.
-local function route_method(ctx, name, safe)
+local function route_method(ctx, name)
   local is_page = core.routes[name].paginated -- unpaginated lists return the contract's shape
   local public = name == "health" -- the one route without authentication
   return function(params)
-    if params == nil then params = {} end
-    if type(params) ~= "table" then
-      return raise_or_return(safe, nil, errors.invalid_argument(
-        name .. ": expected a table of named parameters (got " .. type(params) .. ")"))
-    end
-    local api, options, err = split_options(name, params)
-    if err then return raise_or_return(safe, nil, err) end
-    local request, message = core.build_request(name, api)
-    if not request then return raise_or_return(safe, nil, errors.invalid_argument(message)) end
+    local request, options = build(name, params)
     if public then request.authenticated = false end
     local value, failure = perform(ctx, request, options)
-    if value ~= nil and is_page then pagination.normalize_page(value) end
-    return raise_or_return(safe, value, failure)
+    if value == nil then raise(failure) end
+    if is_page then pagination.normalize_page(value) end
+    return value
   end
-end
-
--- Puts fn at the dotted path `name` inside tree ("authorizations.answers.patch").
-local function install(tree, name, fn)
-  local node = tree
-  local parts = {}
-  for part in name:gmatch("[^%.]+") do parts[#parts + 1] = part end
-  for i = 1, #parts - 1 do
-    node[parts[i]] = node[parts[i]] or {}
-    node = node[parts[i]]
-  end
-  node[parts[#parts]] = fn
 end
 
 -- collate.new{api_key, environment, timeout, max_retries, deadline, ca_file, connect_timeout}
-function M.new(options, safe)
+function M.new(options)
   local settings, secret, err = config.resolve(options)
-  if err then return raise_or_return(safe, nil, err) end
+  if err then raise(err) end
   local ctx = new_context(settings, secret)
-  local client = { base_url = settings.base_url }
+  local close_uploads
+
+  local function close()
+    ctx.transport.close()
+    if close_uploads then close_uploads() end
+  end
+
+  local client = methods.table("", {
+    __name = "collate.Client",
+    __tostring = function() return "collate.Client(" .. settings.base_url .. ")" end,
+    __close = close,
+  })
+  rawset(client, "base_url", settings.base_url)
 
   for name in pairs(core.routes) do
-    install(client, name, route_method(ctx, name, safe))
+    methods.install(client, name, route_method(ctx, name))
   end
   for name, route in pairs(core.routes) do
     if route.paginated then
-      local list = route_method(ctx, name, false)
-      install(client, name:gsub("%.list$", ".each"), pagination.iterator(name, list))
+      local list = route_method(ctx, name)
+      local function check(query) build(name, query) end
+      methods.install(client, name:gsub("%.list$", ".each"), pagination.iterator(name, list, check))
     end
   end
 
-  local perform_with = function(request, opts, decode) return perform(ctx, request, opts, decode) end
-  files.install(client, {
-    perform = perform_with,
+  close_uploads = files.install(client, {
+    perform = function(request, opts, decode) return perform(ctx, request, opts, decode) end,
     settings = settings,
-    safe = safe,
-    raise_or_return = raise_or_return,
-    split_options = split_options,
+    build = build,
     default_transport = M.default_transport,
   })
 
-  function client.last_response()
+  rawset(client, "last_response", function()
     return ctx.last_response
-  end
+  end)
+  rawset(client, "close", close)
 
-  function client.close()
-    ctx.transport.close()
-  end
-
-  return setmetatable(client, {
-    __name = "collate.Client",
-    __tostring = function() return "collate.Client(" .. settings.base_url .. ")" end,
-    __close = function() ctx.transport.close() end,
-  })
+  return client
 end
 
 return M

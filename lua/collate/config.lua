@@ -4,7 +4,7 @@ local errors = require "collate.errors"
 
 local M = {}
 
-M.VERSION = "0.1.0"
+M.VERSION = core.VERSION -- set once, in CMakeLists.txt (project VERSION)
 
 M.environments = {
   sandbox = "https://api.sandbox.trycollate.ai",

@@ -16,7 +16,7 @@ local collate = {
 -- collate.new{api_key?, environment?, timeout?, max_retries?, deadline?, ca_file?}: methods raise
 -- collate.Error on failure.
 function collate.new(options)
-  return client.new(options, false)
+  return client.new(options)
 end
 
 -- Sleeps: yields inside collate.run, ngx.sleep inside nginx, blocks otherwise.

@@ -1,5 +1,6 @@
 -- Pages and iterators over list routes (contract §1.8, §7.9).
 local errors = require "collate.errors"
+local methods = require "collate.methods"
 
 local M = {}
 
@@ -18,11 +19,14 @@ function M.normalize_page(page)
 end
 
 -- each{...}: the list's parameters plus max_items; iterates items across pages, following
--- next_cursor until it is absent, and fails if a cursor repeats.
-function M.iterator(name, list)
+-- next_cursor until it is absent, and fails if a cursor repeats. check(query) raises when the
+-- list would refuse query, so a bad parameter fails at the each{} call, not at the first page.
+function M.iterator(name, list, check)
   local where = name:gsub("%.list$", ".each")
   return function(params)
     params = params or {}
+    local colon = methods.colon_call(where, params)
+    if colon then error(colon, 2) end
     if type(params) ~= "table" then
       error(errors.invalid_argument(where .. ": expected a table of named parameters"), 2)
     end
@@ -32,6 +36,16 @@ function M.iterator(name, list)
     end
     if max_items ~= nil and (type(max_items) ~= "number" or max_items < 0 or max_items % 1 ~= 0) then
       error(errors.invalid_argument(where .. ": max_items must be an integer >= 0"), 2)
+    end
+    if check then
+      local ok, err = pcall(check, query)
+      if not ok then
+        local message = errors.is_error(err) and err.message
+        if message and message:sub(1, #name + 1) == name .. ":" then
+          err.message = where .. message:sub(#name + 1) -- the caller called each, not list
+        end
+        error(err, 2)
+      end
     end
     local page, index, yielded, seen = nil, 0, 0, {}
     return function()

@@ -1,10 +1,13 @@
+#define _GNU_SOURCE /* strcasestr */
 /* The HTTP side: libmicrohttpd's callbacks and the per-connection state. A request's URI is
  * copied when it arrives (on_uri), its body buffered up to BODY_LIMIT, then the Lua bridge
  * answers it; effects (effects.c) are carried out here. */
 #include "sandbox_internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int is_control(const char *path)
 {
@@ -22,8 +25,11 @@ static void busy_done(struct collate_sandbox *s, struct conn *cn)
   }
 }
 
+/* Asks the bridge for the answer and carries out its effect. A delay suspends the connection;
+ * MHD calls the access handler again once it is resumed, and the request is handled a second
+ * time with fault_applied = "delay". */
 static enum MHD_Result respond(struct collate_sandbox *s, struct conn *cn,
-                               struct MHD_Connection *c, const char *method)
+                               struct MHD_Connection *c, const char *method, const char *version)
 {
   struct reply r;
   memset(&r, 0, sizeof r);
@@ -31,17 +37,20 @@ static enum MHD_Result respond(struct collate_sandbox *s, struct conn *cn,
   r.cn = cn;
   r.c = c;
   r.method = method;
+  r.version = version;
 
   if (!cn->api && !is_control(cn->uri)) {
     cn->api = 1;
     telemetry_api(&s->tm);
   }
   for (;;) {
+    r.fault_applied = cn->delayed ? "delay" : NULL;
     bridge_handle(&r);
     if (r.effect == EFFECT_DELAY) {
-      effect_delay(s, r.ms);
-      r.fault_applied = "delay";
-      continue;
+      cn->delayed = 1;
+      if (effect_delay(s, c, r.ms) == 0)
+        return MHD_YES;
+      continue;  /* stopping: no wait */
     }
     busy_done(s, cn);
     if (r.effect == EFFECT_RESET || r.resp == NULL)
@@ -82,17 +91,20 @@ void *front_on_uri(void *cls, const char *uri, struct MHD_Connection *c)
   cn->query = q ? q + 1 : cn->uri + n;
   cn->body_len = 0;
   cn->body_size = 0;
+  cn->body_limit = BODY_LIMIT;
   cn->too_large = 0;
+  cn->skip_body = 0;
   cn->started = 0;
+  cn->delayed = 0;
   return cn;
 }
 
 static int body_append(struct conn *cn, const char *data, size_t n)
 {
   cn->body_size += n;
-  if (cn->too_large)
+  if (cn->too_large || cn->skip_body)
     return 0;
-  size_t room = BODY_LIMIT - cn->body_len;
+  size_t room = cn->body_limit - cn->body_len;
   if (n > room) {
     n = room;
     cn->too_large = 1;
@@ -101,8 +113,8 @@ static int body_append(struct conn *cn, const char *data, size_t n)
     size_t cap = cn->body_cap ? cn->body_cap : 4096;
     while (cap < cn->body_len + n)
       cap *= 2;
-    if (cap > BODY_LIMIT)
-      cap = BODY_LIMIT;
+    if (cap > cn->body_limit)
+      cap = cn->body_limit;
     char *p = realloc(cn->body, cap);
     if (p == NULL)
       return -1;
@@ -114,6 +126,62 @@ static int body_append(struct conn *cn, const char *data, size_t n)
   return 0;
 }
 
+/* Content-Length as a number; -1 when absent (MHD itself refuses a malformed one). */
+static long long content_length(struct MHD_Connection *c)
+{
+  const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+  if (cl == NULL)
+    return -1;
+  unsigned long long v = strtoull(cl, NULL, 10);
+  return v > (unsigned long long)INT64_MAX / 2 ? INT64_MAX / 2 : (long long)v;
+}
+
+static int chunked(struct MHD_Connection *c)
+{
+  const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+  return te != NULL && strcasestr(te, "chunked") != NULL;
+}
+
+static int expects_continue(struct MHD_Connection *c)
+{
+  const char *e = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+  return e != NULL && strcasecmp(e, "100-continue") == 0;
+}
+
+/* The headers are in, no byte of the body is read yet: authentication and the route's size
+ * limit are checked now (the app's precheck), so a body that cannot change the answer is never
+ * buffered. Such a body is read and dropped (the client then reads the answer on a live
+ * connection), unless the client waits for "100 Continue": then it is answered at once and never
+ * sends the body. Returns 1 when the request is to be answered now. */
+static int on_headers(struct collate_sandbox *s, struct conn *cn, struct MHD_Connection *c,
+                      const char *method, const char *version)
+{
+  long long announced = content_length(c);
+  int is_chunked = announced < 0 && chunked(c);
+  if (announced <= (long long)PRECHECK_MIN && !is_chunked)
+    return 0;
+  struct reply r;
+  memset(&r, 0, sizeof r);
+  r.s = s;
+  r.cn = cn;
+  r.c = c;
+  r.method = method;
+  r.version = version;
+  long long limit = bridge_precheck(&r, is_chunked ? -1 : announced);
+  if (limit >= 0 && (unsigned long long)limit < BODY_LIMIT)
+    cn->body_limit = (size_t)limit + 1;
+  if (limit < 0)
+    cn->skip_body = 1;
+  else if (announced > limit)
+    cn->too_large = 1;
+  else
+    return 0;
+  if (!expects_continue(c))
+    return 0;
+  cn->body_size = announced > 0 ? (size_t)announced : 0;
+  return 1;
+}
+
 enum MHD_Result front_on_request(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -121,7 +189,6 @@ enum MHD_Result front_on_request(void *cls, struct MHD_Connection *c, const char
 {
   struct collate_sandbox *s = cls;
   struct conn *cn = *req_cls;
-  (void)version;
 
   if (cn == NULL)
     return MHD_NO;  /* no connection state: out of memory */
@@ -131,12 +198,13 @@ enum MHD_Result front_on_request(void *cls, struct MHD_Connection *c, const char
       cn->busy = 1;
       telemetry_busy(&s->tm, 1);
     }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (cl) {
-      unsigned long long want = strtoull(cl, NULL, 10);
-      if (want > BODY_LIMIT)
-        want = BODY_LIMIT;
-      if (want > cn->body_cap) {
+    if (on_headers(s, cn, c, method, version))
+      return respond(s, cn, c, method, version);  /* no 100 Continue: the client sends no body */
+    long long want = content_length(c);
+    if (want > 0 && !cn->skip_body && !cn->too_large) {  /* one allocation for the whole body */
+      if ((unsigned long long)want > cn->body_limit)
+        want = (long long)cn->body_limit;
+      if ((size_t)want > cn->body_cap) {
         char *p = realloc(cn->body, (size_t)want);
         if (p) {
           cn->body = p;
@@ -152,7 +220,7 @@ enum MHD_Result front_on_request(void *cls, struct MHD_Connection *c, const char
     *upload_data_size = 0;
     return MHD_YES;
   }
-  return respond(s, cn, c, method);
+  return respond(s, cn, c, method, version);
 }
 
 void front_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,

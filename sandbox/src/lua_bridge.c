@@ -3,6 +3,7 @@
  * answer into an MHD response or an effect (effects.c). The app produces every envelope; the
  * bridge keeps one literal, for when the app itself failed. */
 #include "sandbox_internal.h"
+#include "header_values.h"
 #include "traceback.h"
 
 #include "paths.h"
@@ -237,33 +238,32 @@ int bridge_new_app(struct collate_sandbox *s, const struct collate_sandbox_optio
   return rc == LUA_OK ? 0 : -1;
 }
 
-static enum MHD_Result push_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+/* Header names lower-cased; values whole, with their length: a NUL inside a value reaches the
+ * app (which then refuses, e.g., such an API key) instead of cutting the value short. */
+static void push_header(void *cls, const char *key, size_t key_size, const char *value,
+                        size_t value_size)
 {
   lua_State *L = cls;
   char lower[256];
-  size_t n = strlen(key);
-  (void)kind;
-  if (n >= sizeof lower) {
-    lua_pushstring(L, key);  /* rare: keep it as sent rather than cut it */
+  if (key_size >= sizeof lower) {
+    lua_pushlstring(L, key, key_size);  /* rare: keep it as sent rather than cut it */
   } else {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < key_size; i++) {
       unsigned char ch = (unsigned char)key[i];
       lower[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
     }
-    lua_pushlstring(L, lower, n);
+    lua_pushlstring(L, lower, key_size);
   }
   lua_pushvalue(L, -1);
   if (lua_rawget(L, -3) == LUA_TSTRING) {  /* repeated header: join as HTTP allows */
     lua_pushliteral(L, ", ");
-    lua_pushstring(L, value ? value : "");
+    lua_pushlstring(L, value, value_size);
     lua_concat(L, 3);
   } else {
     lua_pop(L, 1);
-    lua_pushstring(L, value ? value : "");
+    lua_pushlstring(L, value, value_size);
   }
   lua_rawset(L, -3);
-  return MHD_YES;
 }
 
 static enum effect get_effect(lua_State *L, int resp)
@@ -302,7 +302,8 @@ static lua_Integer get_count(lua_State *L, int resp, const char *field, lua_Inte
   return v;
 }
 
-static void push_request(lua_State *L, struct reply *r)
+/* method, path, query, headers: what the precheck sees too */
+static void push_request_line(lua_State *L, struct reply *r)
 {
   struct conn *cn = r->cn;
   lua_createtable(L, 0, 9);
@@ -313,8 +314,14 @@ static void push_request(lua_State *L, struct reply *r)
   lua_pushstring(L, cn->query);
   lua_setfield(L, -2, "query");
   lua_createtable(L, 0, 8);
-  MHD_get_connection_values(r->c, MHD_HEADER_KIND, push_header, L);
+  header_values(r->c, r->method, r->version, push_header, L);
   lua_setfield(L, -2, "headers");
+}
+
+static void push_request(lua_State *L, struct reply *r)
+{
+  struct conn *cn = r->cn;
+  push_request_line(L, r);
   lua_pushlstring(L, cn->body ? cn->body : "", cn->body_len);
   lua_setfield(L, -2, "body");
   lua_pushinteger(L, (lua_Integer)cn->body_size);
@@ -471,6 +478,55 @@ static struct MHD_Response *internal_error(struct collate_sandbox *s, const char
     funlockfile(stderr);
   }
   return resp;
+}
+
+/* Runs protected: app:precheck(req) -> false or a byte count, left on the stack. */
+static int precheck_call(lua_State *L)
+{
+  struct reply *r = lua_touserdata(L, 1);
+  long long announced = *(long long *)lua_touserdata(L, 2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->s->app_ref);
+  lua_getfield(L, -1, "precheck");
+  if (lua_isnil(L, -1)) {
+    lua_pushinteger(L, (lua_Integer)BODY_LIMIT);  /* an app without one: read it all */
+    return 1;
+  }
+  lua_insert(L, -2);  /* precheck, app */
+  push_request_line(L, r);
+  if (announced >= 0) {
+    lua_pushinteger(L, (lua_Integer)announced);
+    lua_setfield(L, -2, "body_size");
+  }
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+long long bridge_precheck(struct reply *r, long long announced)
+{
+  struct collate_sandbox *s = r->s;
+  lua_State *L = s->L;
+  long long limit = (long long)BODY_LIMIT;
+  pthread_mutex_lock(&s->lua_lock);
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, collate_traceback);
+  lua_pushcfunction(L, precheck_call);
+  lua_pushlightuserdata(L, r);
+  lua_pushlightuserdata(L, &announced);
+  if (lua_pcall(L, 2, 1, top + 1) == LUA_OK) {
+    int isnum;
+    lua_Integer v = lua_tointegerx(L, -1, &isnum);
+    if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+      limit = -1;
+    else if (isnum && v >= 0)
+      limit = (long long)v;
+  } else if (s->log_level >= 1) {  /* the body is read as before; handle gives the answer */
+    flockfile(stderr);
+    fprintf(stderr, "collate-sandbox: app:precheck failed: %s\n", lua_tostring(L, -1));
+    funlockfile(stderr);
+  }
+  lua_settop(L, top);
+  pthread_mutex_unlock(&s->lua_lock);
+  return limit;
 }
 
 void bridge_handle(struct reply *r)

@@ -30,6 +30,8 @@ static void usage(FILE *f)
           "  --log-level LEVEL     quiet, info (default: a line per request) or debug\n"
           "  --state-file PATH     load the state from PATH if it exists; save it there\n"
           "                        (atomically) about once a second when changed and at stop\n"
+          "  --max-connections N   open connections at most (default 16000; further ones\n"
+          "                        wait in the listen backlog)\n"
           "  -h, --help            this text\n"
           "  -V, --version         versions\n"
           "Stops on SIGINT or SIGTERM.\n",
@@ -99,7 +101,7 @@ int main(int argc, char **argv)
     /* --name VALUE or --name=VALUE */
     static const char *const with_value[] = {"--port", "--bind", "--port-file", "--api-key",
                                              "--clock-mode", "--clock-speed", "--log-level",
-                                             "--state-file", NULL};
+                                             "--state-file", "--max-connections", NULL};
     const char *name = NULL;
     for (int k = 0; with_value[k]; k++) {
       size_t n = strlen(with_value[k]);
@@ -163,6 +165,15 @@ int main(int argc, char **argv)
         return fail("bad --clock-speed '%s' (a number > 0)", v);
       }
       o.clock_speed = x;
+    } else if (strcmp(name, "--max-connections") == 0) {
+      char *end;
+      errno = 0;
+      long n = strtol(v, &end, 10);
+      if (*v == '\0' || *end || errno || n < 1 || n > 1000000) {
+        free(keys);
+        return fail("bad --max-connections '%s' (1 to 1000000)", v);
+      }
+      o.max_connections = (unsigned)n;
     } else if (strcmp(name, "--state-file") == 0) {
       if (*v == '\0') {
         free(keys);

@@ -13,8 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bodies up to this size are handed to the app whole; one byte more tells it "too large". */
+/* Bodies up to this size are handed to the app whole; one byte more tells it "too large". The
+ * app's precheck (lua_bridge.c) lowers it per route, from the headers. */
 #define BODY_LIMIT ((size_t)32 * 1024 * 1024 + 1)
+/* A request announcing a body above this size (or a chunked one) is prechecked by the app
+ * before any byte of the body is read; smaller ones are read first (bounded by this). */
+#define PRECHECK_MIN ((unsigned long long)16 * 1024)
 /* A connection keeps its body buffer between requests unless it grew beyond this. */
 #define BODY_KEEP ((size_t)256 * 1024)
 
@@ -30,6 +34,7 @@ struct collate_sandbox {
   unsigned short port;
   uint64_t rng;                /* request ids of the front's own answers; under lua_lock */
   struct telemetry tm;         /* connection counters (GET /_sandbox/connections) */
+  struct delayer *delayer;     /* resumes delayed connections when due (effects.c) */
   pthread_t saver;             /* saves the state file about once a second when dirty */
   int saver_started;
 };
@@ -44,8 +49,11 @@ struct conn {
   char *body;
   size_t body_len, body_cap;
   size_t body_size;            /* bytes received, also beyond the limit */
+  size_t body_limit;           /* bytes kept at most: the route's limit + 1 (too_large beyond) */
   int too_large;
+  int skip_body;               /* the answer does not depend on the body: none of it is read */
   int started;                 /* the access handler has seen this request */
+  int delayed;                 /* a delay effect has run: handled again with fault_applied */
   int api;                     /* counted in api_open: a request outside /_sandbox/ came on it */
   int busy;                    /* counted in busy_open: such a request is being served */
 };
@@ -58,7 +66,8 @@ struct reply {
   struct collate_sandbox *s;
   struct conn *cn;
   struct MHD_Connection *c;
-  const char *method;
+  const char *method;          /* the access handler's: into MHD's buffer (header_values.c) */
+  const char *version;
   const char *fault_applied;   /* "delay" on the second pass of a delayed request */
   struct MHD_Response *resp;
   int status;
@@ -70,6 +79,9 @@ struct reply {
 int bridge_open(struct collate_sandbox *s, char *err, size_t errlen);
 int bridge_new_app(struct collate_sandbox *s, const struct collate_sandbox_options *o,
                    const char *base_url, char *err, size_t errlen);
+/* app:precheck from the headers (announced: Content-Length, -1 when chunked): -1 when the
+ * answer cannot depend on the body, else the most body bytes the route accepts. Takes lua_lock. */
+long long bridge_precheck(struct reply *r, long long announced);
 /* app:handle for r; always leaves r->resp set unless r->effect is RESET or DELAY (a failure of
  * the app itself gives the one literal 500 envelope). Takes lua_lock. */
 void bridge_handle(struct reply *r);
@@ -89,6 +101,12 @@ void front_on_connection(void *cls, struct MHD_Connection *c, void **socket_cont
 
 /* effects.c */
 struct MHD_Response *effect_truncated_response(const char *body, size_t len, size_t bytes);
-void effect_delay(struct collate_sandbox *s, long ms);
+/* The delay effect without holding a thread: suspends c (from its access handler) and resumes
+ * it after ms; -1 (c not suspended: handle it again now) when the server is stopping. */
+int effect_delay(struct collate_sandbox *s, struct MHD_Connection *c, long ms);
+struct delayer *delayer_start(char *err, size_t errlen);
+/* resumes every delayed connection at once and joins the thread; later delays do not wait */
+void delayer_stop(struct delayer *d);
+void delayer_free(struct delayer *d);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,8 +37,31 @@ static void *saver_main(void *arg)
   return NULL;
 }
 
+#define DEFAULT_MAX_CONNECTIONS 16000u
+#define DEFAULT_THREADS 2u
+#define SPARE_FDS 64u            /* the listening socket, epoll, state file, stdio, ... */
+
+/* Raises the soft descriptor limit to the hard one (each connection is a descriptor) and
+ * returns how many connections it leaves room for. */
+static unsigned raise_nofile(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return 1024 - SPARE_FDS;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      rl.rlim_cur = old;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000)
+    return 1000000;
+  return rl.rlim_cur > 2 * SPARE_FDS ? (unsigned)rl.rlim_cur - SPARE_FDS : SPARE_FDS;
+}
+
 static void destroy(struct collate_sandbox *s)
 {
+  delayer_free(s->delayer);
   bridge_close(s);
   pthread_cond_destroy(&s->stop_cond);
   pthread_mutex_destroy(&s->stop_lock);
@@ -121,10 +145,26 @@ struct collate_sandbox *collate_sandbox_start(const struct collate_sandbox_optio
     return NULL;
   }
 
+  s->delayer = delayer_start(err, errlen);
+  if (s->delayer == NULL) {
+    destroy(s);
+    return NULL;
+  }
+
+  /* An event loop on a few threads (epoll), not a thread per connection: idle keep-alive
+   * connections cost a descriptor and a little memory each. */
+  unsigned fd_room = raise_nofile();
+  unsigned max_conn = o->max_connections ? o->max_connections : DEFAULT_MAX_CONNECTIONS;
+  if (max_conn > fd_room)
+    max_conn = fd_room;
+  unsigned threads = o->threads ? o->threads : DEFAULT_THREADS;
+  if (s->log_level >= 2)
+    fprintf(stderr, "collate-sandbox: %u event-loop threads, at most %u connections\n", threads,
+            max_conn);
+
   /* Requests that arrive before new() finished wait on the lock. */
   pthread_mutex_lock(&s->lua_lock);
-  unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                       MHD_USE_AUTO;
+  unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
   if (family == AF_INET6)
     flags |= MHD_USE_IPv6;
   if (s->log_level >= 2)
@@ -135,6 +175,8 @@ struct collate_sandbox *collate_sandbox_start(const struct collate_sandbox_optio
                                MHD_OPTION_URI_LOG_CALLBACK, front_on_uri, s,
                                MHD_OPTION_NOTIFY_COMPLETED, front_on_completed, s,
                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+                               MHD_OPTION_THREAD_POOL_SIZE, threads,
+                               MHD_OPTION_CONNECTION_LIMIT, max_conn,
                                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
                                MHD_OPTION_END);
   if (s->daemon == NULL) {
@@ -173,6 +215,7 @@ void collate_sandbox_stop(struct collate_sandbox *s)
   s->stopping = 1;
   pthread_cond_broadcast(&s->stop_cond);
   pthread_mutex_unlock(&s->stop_lock);
+  delayer_stop(s->delayer);  /* delayed requests are answered now */
   if (s->daemon)
     MHD_stop_daemon(s->daemon);
   if (s->saver_started) {

@@ -17,6 +17,8 @@ struct collate_sandbox_options {
   /* NULL-terminated "name" or "name=value" strings the app gets as opts.options[name] (value or
    * true): flags of the emulator's Lua rules (e.g. "realism") without a field here each. */
   const char *const *app_options;
+  unsigned max_connections;   /* open connections at most (0: 16000); more wait in the backlog */
+  unsigned threads;           /* event-loop threads (0: 2) */
 };
 
 struct collate_sandbox;

@@ -4,6 +4,7 @@
 
 static const luaL_Reg functions[] = {
   {"build_request", collate_l_build_request},
+  {"check_headers", collate_l_check_headers},
   {"to_wire", collate_l_to_wire},
   {"from_wire", collate_l_from_wire},
   {"parse_response", collate_l_parse_response},

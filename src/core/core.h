@@ -4,13 +4,18 @@
 
 #include "compat.h"
 
-#define COLLATE_VERSION "0.1.0"
+/* COLLATE_VERSION comes from CMake (project VERSION in CMakeLists.txt), the one place it is set;
+ * a build that does not pass it (a stand-alone fuzz build) says so instead of inventing one. */
+#ifndef COLLATE_VERSION
+#define COLLATE_VERSION "unversioned"
+#endif
 
 int collate_l_build_request(lua_State *L); /* request.c */
 int collate_l_to_wire(lua_State *L);       /* casing.c */
 int collate_l_from_wire(lua_State *L);
 int collate_l_parse_response(lua_State *L); /* response.c */
 int collate_l_quote_if_match(lua_State *L); /* request.c */
+int collate_l_check_headers(lua_State *L);  /* headers.c */
 int collate_l_retryable(lua_State *L);      /* retry.c */
 int collate_l_transport_retryable(lua_State *L);
 int collate_l_backoff(lua_State *L);

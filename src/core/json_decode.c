@@ -185,8 +185,10 @@ static int scan_string(struct dec *d, const char **out, size_t *outlen) {
 
 static void push_double(lua_State *L, double f) {
 #if COLLATE_HAS_INTEGERS
-  /* 2^63 is exact as a double; every integral double in [-2^63, 2^63) fits lua_Integer */
-  if (f == floor(f) && f >= -9223372036854775808.0 && f < 9223372036854775808.0) {
+  /* every integral double strictly inside (-2^63, 2^63) fits lua_Integer. -2^63 itself stays a
+   * float: it is also the nearest double of -9223372036854775809, which is a float (above), so
+   * the encoder's "-9.223372036854776e+18" must decode to what it was written from */
+  if (f == floor(f) && f > -9223372036854775808.0 && f < 9223372036854775808.0) {
     lua_pushinteger(L, (lua_Integer)f);
     return;
   }

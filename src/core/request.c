@@ -6,8 +6,16 @@
 
 #include "casing.h"
 #include "core.h"
+#include "headers.h"
 #include "json.h"
 #include "routes.h"
+#include "utf8.h"
+
+/* Limits of the contract (1.3, 1.4), checked before sending: metadata at most 16 KiB as JSON,
+ * a request body at most 1 MiB, an ID at most 64 characters. */
+#define METADATA_MAX_BYTES (16 * 1024)
+#define BODY_MAX_BYTES (1024 * 1024)
+#define ID_MAX_CHARS 64
 
 /* Pushes s percent-encoded; RFC 3986 unreserved characters are kept. */
 static void push_pct_encoded(lua_State *L, const char *s, size_t len) {
@@ -53,7 +61,9 @@ static int integral_value(lua_State *L, int idx, long long *out) {
   return 1;
 }
 
-#define IF_MATCH_FORMS "an integer version (17), a digit string (\"17\") or a quoted one ('\"17\"')"
+#define IF_MATCH_FORMS \
+  "the authorization's version, >= 1: an integer (17), a digit string (\"17\") or a quoted one " \
+  "('\"17\"')"
 
 /* Pushes the quoted entity tag '"17"' and returns 1, or pushes a message and returns 0. */
 static int quote_if_match(lua_State *L, int idx) {
@@ -117,6 +127,47 @@ static const char *type_word(enum collate_param_type t) {
   }
 }
 
+/* "limit must be an integer from 1 to 100 (got x)", the range when the contract gives one. */
+static int fail_integer(lua_State *L, const struct collate_route *r, const struct collate_param *p,
+                        const char *got) {
+  lua_pushnil(L);
+  if (p->max > 0)
+    lua_pushfstring(L, "%s: %s must be an integer from %d to %d (got %s)", r->name, p->name, p->min,
+                    p->max, got);
+  else
+    lua_pushfstring(L, "%s: %s must be an integer (got %s)", r->name, p->name, got);
+  return 2;
+}
+
+/* Why s cannot be a path segment ID, or NULL. An ID is opaque, but it must stay one segment of
+ * the path it is put in: "..", "/", "?", "#" would change the endpoint, "%" would be decoded by
+ * the server, whitespace and control characters are never part of an API ID. */
+static const char *path_id_problem(const char *s, size_t len) {
+  size_t i, chars = 0;
+  if (len == 0) return "must not be empty";
+  if (len == 1 && s[0] == '.') return "must not be '.'";
+  if (len == 2 && s[0] == '.' && s[1] == '.') return "must not be '..'";
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    switch (c) {
+      case '/': return "must not contain '/'";
+      case '?': return "must not contain '?'";
+      case '#': return "must not contain '#'";
+      case '%': return "must not contain '%'";
+      case ' ': return "must not contain whitespace";
+      default: break;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      if (c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f')
+        return "must not contain whitespace or a control character";
+      return "must not contain a control character";
+    }
+    if ((c & 0xc0) != 0x80) chars++;
+  }
+  if (chars > ID_MAX_CHARS) return "must be at most 64 characters (contract 1.4)";
+  return NULL;
+}
+
 static int valid_idempotency_key(const char *s, size_t len) {
   size_t i;
   if (len < 1 || len > 255) return 0;
@@ -130,7 +181,7 @@ static int valid_idempotency_key(const char *s, size_t len) {
 static int check_param(lua_State *L, const struct collate_route *r, const struct collate_param *p,
                        int v) {
   int t = lua_type(L, v);
-  long long iv;
+  long long iv = 0;
   if (t == LUA_TNIL) {
     if (p->required) return fail(L, r, "%s is required%s", p->name, "");
     return 0;
@@ -152,12 +203,45 @@ static int check_param(lua_State *L, const struct collate_route *r, const struct
     case COLLATE_T_TABLE: if (t == LUA_TTABLE) break; goto wrong;
     case COLLATE_T_INTEGER:
       if (integral_value(L, v, &iv)) break;
-      if (t == LUA_TNUMBER)
-        return fail(L, r, "%s must be an integer (got %s)", p->name, lua_tostring(L, v));
-      goto wrong;
+      return fail_integer(L, r, p, t == LUA_TNUMBER ? lua_tostring(L, v) : luaL_typename(L, v));
   }
-  if (p->loc == COLLATE_LOC_PATH && lua_rawlen(L, v) == 0)
-    return fail(L, r, "%s must not be empty%s", p->name, "");
+  if (t == LUA_TSTRING) {
+    size_t len, bad;
+    const char *s = lua_tolstring(L, v, &len);
+    bad = collate_utf8_invalid_at(s, len);
+    if (bad != len) {
+      char at[32];
+      snprintf(at, sizeof at, "%lu", (unsigned long)bad + 1);
+      return fail(L, r, "%s is not valid UTF-8 (byte %s)", p->name, at);
+    }
+    if (p->max > 0) {
+      size_t i, chars = 0;
+      for (i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80) chars++;
+      if (chars < (size_t)p->min || chars > (size_t)p->max) {
+        char got[32];
+        snprintf(got, sizeof got, "%lu", (unsigned long)chars);
+        lua_pushnil(L);
+        if (p->min > 0)
+          lua_pushfstring(L, "%s: %s must be %d to %d characters (got %s)", r->name, p->name, p->min,
+                          p->max, got);
+        else
+          lua_pushfstring(L, "%s: %s must be at most %d characters (got %s)", r->name, p->name,
+                          p->max, got);
+        return 2;
+      }
+    }
+    if (p->loc == COLLATE_LOC_PATH) {
+      const char *problem = path_id_problem(s, len);
+      if (problem != NULL)
+        return fail(L, r, "%s %s; pass the ID as the API returned it", p->name, problem);
+    }
+  }
+  if (p->type == COLLATE_T_INTEGER && p->max > 0 && (iv < p->min || iv > p->max)) {
+    char got[32];
+    snprintf(got, sizeof got, "%lld", iv);
+    return fail_integer(L, r, p, got);
+  }
   if (p->loc == COLLATE_LOC_IDEMPOTENCY) {
     size_t len;
     const char *s = lua_tolstring(L, v, &len);
@@ -231,10 +315,55 @@ static void push_path(lua_State *L, const struct collate_route *r, int params) {
   lua_concat(L, n);
 }
 
+/* Checks that the body's tables can be sent, naming the field as the caller wrote it; returns 0
+ * with a message pushed when one cannot. */
+static int check_body_tables(lua_State *L, const struct collate_route *r, int params) {
+  const struct collate_param *p;
+  for (p = r->params; p->name != NULL; p++) {
+    int ok;
+    if (p->loc != COLLATE_LOC_BODY && p->loc != COLLATE_LOC_BODY_ROOT) continue;
+    if (p->type != COLLATE_T_TABLE) continue;
+    lua_getfield(L, params, p->name);
+    ok = lua_isnil(L, -1) || collate_json_check(L, -1, p->name);
+    if (!ok) {
+      lua_remove(L, -2);
+      return 0;
+    }
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* The size of the body's metadata as JSON, checked on the converted body at src. Returns 0 with a
+ * message pushed when it is over the limit. */
+static int check_metadata_size(lua_State *L, int src) {
+  size_t len;
+  lua_getfield(L, src, "metadata");
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 1;
+  }
+  if (!collate_json_encode(L, -1)) {
+    lua_remove(L, -2);
+    return 0;
+  }
+  len = lua_rawlen(L, -1);
+  lua_pop(L, 2);
+  if (len <= METADATA_MAX_BYTES) return 1;
+  {
+    char n[32];
+    snprintf(n, sizeof n, "%lu", (unsigned long)len);
+    lua_pushfstring(L, "metadata is %s bytes as JSON; the API accepts at most 16 KiB (16384 "
+                       "bytes): keep large data elsewhere and put its reference in metadata", n);
+  }
+  return 0;
+}
+
 /* Pushes the JSON body string, nil (no body), or returns 0 with a message pushed. */
 static int push_body(lua_State *L, const struct collate_route *r, int params) {
   const struct collate_param *p, *root = collate_route_param(r, "request");
   int have = 0, src;
+  if (!check_body_tables(L, r, params)) return 0;
   lua_getfield(L, params, "request");
   if (root != NULL && root->loc == COLLATE_LOC_BODY_ROOT && !lua_isnil(L, -1)) {
     src = lua_gettop(L); /* confirm's request table is the whole body */
@@ -260,23 +389,41 @@ static int push_body(lua_State *L, const struct collate_route *r, int params) {
     return 1;
   }
   if (!collate_convert(L, src, COLLATE_TO_WIRE)) {
+    lua_pushfstring(L, "cannot encode the body as JSON: %s", lua_tostring(L, -1));
     lua_replace(L, src);
+    lua_pop(L, 1);
     return 0;
   }
   lua_replace(L, src);
+  if (!check_metadata_size(L, src)) {
+    lua_replace(L, src);
+    return 0;
+  }
   if (!collate_json_encode(L, src)) {
+    lua_pushfstring(L, "cannot encode the body as JSON: %s", lua_tostring(L, -1));
     lua_replace(L, src);
+    lua_pop(L, 1);
     return 0;
   }
   lua_replace(L, src);
+  if (lua_rawlen(L, src) > BODY_MAX_BYTES) {
+    char n[32];
+    snprintf(n, sizeof n, "%lu", (unsigned long)lua_rawlen(L, src));
+    lua_pushfstring(L, "the request body is %s bytes as JSON; the API accepts at most 1 MiB "
+                       "(1048576 bytes)", n);
+    lua_replace(L, src);
+    return 0;
+  }
   return 1;
 }
 
-/* core.build_request(route_name, params) -> {method, path, headers, body, idempotency_key} */
+/* core.build_request(route_name, params, extra_headers?) -> {method, path, headers, body,
+ * idempotency_key} | nil, message. extra_headers (the caller's, checked here so that every
+ * transport gets only well-formed headers) are added last and may not set Authorization. */
 int collate_l_build_request(lua_State *L) {
   const struct collate_route *r;
   const struct collate_param *p;
-  int params, res, headers, nret;
+  int params, res, headers, nret, extra = 0;
   if (lua_type(L, 1) != LUA_TSTRING)
     return fail(L, NULL, "route name must be a string (got %s)%s", luaL_typename(L, 1), "");
   r = collate_route_find(lua_tostring(L, 1));
@@ -287,8 +434,13 @@ int collate_l_build_request(lua_State *L) {
   } else if (lua_type(L, 2) != LUA_TTABLE) {
     return fail(L, r, "parameters must be a table (got %s)%s", luaL_typename(L, 2), "");
   }
-  lua_settop(L, 2);
+  lua_settop(L, 3);
   params = 2;
+  if (!lua_isnil(L, 3)) {
+    if (!collate_check_headers(L, 3, "extra_headers", 1))
+      return fail(L, r, "%s%s", lua_tostring(L, -1), "");
+    extra = 3;
+  }
 
   lua_pushnil(L);
   while (lua_next(L, params) != 0) {
@@ -350,7 +502,7 @@ int collate_l_build_request(lua_State *L) {
   }
   if (!push_body(L, r, params)) {
     lua_pushnil(L);
-    lua_pushfstring(L, "%s: cannot encode the body as JSON: %s", r->name, lua_tostring(L, -2));
+    lua_pushfstring(L, "%s: %s", r->name, lua_tostring(L, -2));
     return 2;
   }
   if (!lua_isnil(L, -1)) {
@@ -358,6 +510,14 @@ int collate_l_build_request(lua_State *L) {
     lua_setfield(L, headers, "Content-Type");
   }
   lua_setfield(L, res, "body");
+  if (extra) {
+    lua_pushnil(L);
+    while (lua_next(L, extra) != 0) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, headers);
+    }
+  }
   lua_pushvalue(L, headers);
   lua_setfield(L, res, "headers");
   lua_pushvalue(L, res);

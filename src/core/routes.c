@@ -5,18 +5,21 @@
 #include "core.h"
 #include "routes.h"
 
-#define PATH(n) {n, COLLATE_LOC_PATH, COLLATE_T_STRING, 1}
-#define QSTR(n) {n, COLLATE_LOC_QUERY, COLLATE_T_STRING, 0}
-#define QREQ(n) {n, COLLATE_LOC_QUERY, COLLATE_T_STRING, 1}
-#define LIMIT {"limit", COLLATE_LOC_QUERY, COLLATE_T_INTEGER, 0}
+#define PATH(n) {n, COLLATE_LOC_PATH, COLLATE_T_STRING, 1, 0, 0}
+#define QSTR(n) {n, COLLATE_LOC_QUERY, COLLATE_T_STRING, 0, 0, 0}
+#define QREQ(n) {n, COLLATE_LOC_QUERY, COLLATE_T_STRING, 1, 0, 0}
+#define LIMIT {"limit", COLLATE_LOC_QUERY, COLLATE_T_INTEGER, 0, 1, 100} /* contract 1.8 */
 #define CURSOR QSTR("cursor")
-#define BSTR(n) {n, COLLATE_LOC_BODY, COLLATE_T_STRING, 1}
-#define BSTR_OPT(n) {n, COLLATE_LOC_BODY, COLLATE_T_STRING, 0}
-#define BTAB(n) {n, COLLATE_LOC_BODY, COLLATE_T_TABLE, 1}
-#define BTAB_OPT(n) {n, COLLATE_LOC_BODY, COLLATE_T_TABLE, 0}
-#define IF_MATCH {"if_match", COLLATE_LOC_IF_MATCH, COLLATE_T_STRING, 1}
-#define IDEM {"idempotency_key", COLLATE_LOC_IDEMPOTENCY, COLLATE_T_STRING, 0}
-#define END {NULL, 0, 0, 0}
+#define BSTR(n) {n, COLLATE_LOC_BODY, COLLATE_T_STRING, 1, 0, 0}
+#define BSTR_OPT(n) {n, COLLATE_LOC_BODY, COLLATE_T_STRING, 0, 0, 0}
+/* strings with the contract's length bounds, in characters (2.6, 2.8, 2.27-2.29) */
+#define BSTR_OPT_MAX(n, max) {n, COLLATE_LOC_BODY, COLLATE_T_STRING, 0, 0, max}
+#define BSTR_LEN(n, min, max) {n, COLLATE_LOC_BODY, COLLATE_T_STRING, 1, min, max}
+#define BTAB(n) {n, COLLATE_LOC_BODY, COLLATE_T_TABLE, 1, 0, 0}
+#define BTAB_OPT(n) {n, COLLATE_LOC_BODY, COLLATE_T_TABLE, 0, 0, 0}
+#define IF_MATCH {"if_match", COLLATE_LOC_IF_MATCH, COLLATE_T_STRING, 1, 0, 0}
+#define IDEM {"idempotency_key", COLLATE_LOC_IDEMPOTENCY, COLLATE_T_STRING, 0, 0, 0}
+#define END {NULL, 0, 0, 0, 0, 0}
 
 #define AUTH "/v1/prior-authorizations/{authorization_id}"
 #define HANDOFF AUTH "/manual-handoffs/{handoff_id}"
@@ -31,15 +34,15 @@ const struct collate_route collate_routes[] = {
   {"authorizations.retrieve", "GET", AUTH, 0, {PATH("authorization_id"), END}},
   {"authorizations.confirm", "POST", AUTH "/confirm", 0,
    {PATH("authorization_id"), IF_MATCH,
-    {"request", COLLATE_LOC_BODY_ROOT, COLLATE_T_TABLE, 0},
+    {"request", COLLATE_LOC_BODY_ROOT, COLLATE_T_TABLE, 0, 0, 0},
     BSTR_OPT("accepted_review_snapshot_id"), IDEM, END}},
   {"authorizations.cancel", "POST", AUTH "/cancel", 0,
-   {PATH("authorization_id"), IF_MATCH, BSTR_OPT("reason"), IDEM, END}},
+   {PATH("authorization_id"), IF_MATCH, BSTR_OPT_MAX("reason", 500), IDEM, END}},
   {"authorizations.answers.patch", "PATCH", AUTH "/answers", 0,
    {PATH("authorization_id"), IF_MATCH, BTAB("answers"), END}},
   {"authorizations.attachments.create", "POST", AUTH "/attachments", 0,
    {PATH("authorization_id"), IF_MATCH, BSTR("file_id"), BTAB("document_types"),
-    BSTR_OPT("description"), IDEM, END}},
+    BSTR_OPT_MAX("description", 1000), IDEM, END}},
   {"authorizations.attachments.list", "GET", AUTH "/attachments", 0,
    {PATH("authorization_id"), LIMIT, CURSOR, END}},
   {"authorizations.attachments.delete", "DELETE", AUTH "/attachments/{attachment_id}", 0,
@@ -70,12 +73,13 @@ const struct collate_route collate_routes[] = {
    {PATH("authorization_id"), PATH("handoff_id"), IDEM, END}},
   {"authorizations.manual_handoffs.complete", "POST", HANDOFF "/complete", 0,
    {PATH("authorization_id"), PATH("handoff_id"), IF_MATCH, BSTR("reported_outcome"),
-    BSTR_OPT("observed_reference_number"), BSTR_OPT("operator_notes"), IDEM, END}},
+    BSTR_OPT_MAX("observed_reference_number", 100), BSTR_OPT_MAX("operator_notes", 2000), IDEM,
+    END}},
   {"authorizations.manual_handoffs.unable_to_complete", "POST", HANDOFF "/unable-to-complete", 0,
    {PATH("authorization_id"), PATH("handoff_id"), IF_MATCH, BSTR("reason"),
-    BSTR_OPT("operator_notes"), IDEM, END}},
+    BSTR_OPT_MAX("operator_notes", 2000), IDEM, END}},
   {"authorizations.manual_handoffs.revoke", "POST", HANDOFF "/revoke", 0,
-   {PATH("authorization_id"), PATH("handoff_id"), IF_MATCH, BSTR("reason"), BSTR_OPT("notes"),
+   {PATH("authorization_id"), PATH("handoff_id"), IF_MATCH, BSTR_LEN("reason", 1, 500), BSTR_OPT("notes"),
     IDEM, END}},
   {"sandbox.scenarios.list", "GET", "/v1/sandbox/scenarios", 0, {LIMIT, CURSOR, END}},
   {"sandbox.scenarios.retrieve", "GET", "/v1/sandbox/scenarios/{scenario_id}", 0,

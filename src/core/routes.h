@@ -17,6 +17,8 @@ struct collate_param {
   unsigned char loc;
   unsigned char type;
   unsigned char required;
+  int min, max; /* when max > 0, the contract's bounds: an integer's range, a string's length in
+                 * characters */
 };
 
 #define COLLATE_MAX_PARAMS 10

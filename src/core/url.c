@@ -62,6 +62,42 @@ static int http_scheme_prefix(const char *s) {
   return strncasecmp(s, "https://", 8) == 0;
 }
 
+/* A host as curl reports it: letters, digits, '-', '_' and '.', or an IPv6 literal in brackets.
+ * curl decodes %XX in a host and passes other bytes through, so a host such as "ap%2563al"
+ * came back as "ap%63al", which the rendered base URL then gave curl to decode again (found by
+ * tests/fuzz/fuzz_url.c). */
+static int host_chars_ok(const char *h) {
+  const char *p = h;
+  if (*p == '[') {
+    for (p++; *p != '\0' && *p != ']'; p++)
+      if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || *p == ':' || *p == '.'))
+        return 0;
+    return *p == ']' && p[1] == '\0';
+  }
+  for (; *p != '\0'; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+          *p == '.'))
+      return 0;
+  return 1;
+}
+
+/* Whether the host as written (after "://" and any userinfo, before the path) has a '%'. */
+static int host_percent_encoded(const char *url) {
+  const char *auth = strstr(url, "://"), *at, *p;
+  size_t n;
+  if (auth == NULL) return 0;
+  auth += 3;
+  n = strcspn(auth, "/?#");
+  at = NULL;
+  for (p = auth; p < auth + n; p++)
+    if (*p == '@') at = p;
+  if (at != NULL) {
+    n -= (size_t)(at + 1 - auth);
+    auth = at + 1;
+  }
+  return memchr(auth, '%', n) != NULL;
+}
+
 /* The part `what` of h as a string, or NULL when absent. The caller frees it with curl_free. */
 static char *part(CURLU *h, CURLUPart what, unsigned flags) {
   char *s = NULL;
@@ -114,6 +150,12 @@ static int parse_common(CURLU *h, const char *url, struct collate_url *out, char
   curl_free(host);
   if (present(h, CURLUPART_ZONEID))
     return fail(err, errlen, "must not contain an IPv6 zone id");
+  if (host_percent_encoded(url))
+    return fail(err, errlen, "must not percent-encode the host (%%XX): write the host as it is");
+  if (!host_chars_ok(out->host))
+    return fail(err, errlen,
+                "must name a host of letters, digits, '-', '_' and '.', or an IP address (an "
+                "internationalised name in its xn-- form)");
   port = part(h, CURLUPART_PORT, CURLU_DEFAULT_PORT);
   out->port = port ? (unsigned)strtoul(port, NULL, 10) : 0;
   curl_free(port);

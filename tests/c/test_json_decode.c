@@ -46,6 +46,8 @@ static const char *values =
   "  eq(math.type(decode('[' .. s .. ']')[1]), 'float', s .. ' in an array')\n"
   "end\n"
   "eq(decode('-9223372036854775809') == math.mininteger, true, '-2^63-1 rounds to the float -2^63')\n"
+  "eq(math.type(decode('-9.223372036854776e+18')), 'float', 'the float -2^63 as the encoder writes it')\n"
+  "eq(math.type(decode('-9223372036854775808.0')), 'float'); eq(decode('-9223372036854774784.0'), math.mininteger + 1024, 'the next double up is an integer')\n"
   "eq(math.type(decode('-9223372036854775807')), 'integer'); eq(decode('-9223372036854775807'), math.mininteger + 1)\n"
   "eq(decode('-0'), 0); eq(math.type(decode('-0')), 'integer'); eq(math.type(decode('-0.0')), 'integer')\n"
   "eq(decode('1e400'), math.huge, '1e400 overflows to inf'); eq(decode('-1e400'), -math.huge)\n"

@@ -49,7 +49,7 @@ static const char *clock =
   "core.sleep(0); core.sleep(-1)\n";
 
 static const char *surface =
-  "eq(core.VERSION, '0.1.0')\n"
+  "eq(core.VERSION, '" COLLATE_VERSION "')\n"
   "ok(type(core.curl_version) == 'string' and core.curl_version:match('^%d+%.%d+%.%d+'), 'curl_version')\n"
   "for _, f in ipairs({ 'build_request', 'to_wire', 'from_wire', 'parse_response', 'quote_if_match',\n"
   "  'retryable', 'transport_retryable', 'backoff', 'parse_retry_after', 'uuid4', 'redact', 'sleep', 'now', 'http' }) do\n"

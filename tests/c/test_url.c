@@ -64,6 +64,22 @@ static void c_base(void) {
   CHECK(base_refused("https://h:70000", "ort", NULL));
 }
 
+/* Found by fuzz_url: curl decodes %XX in a host, so "ap%2563al" was approved as host
+ * "ap%63al" and rendered into a base URL that curl then reads as host "apcal". A host is
+ * letters, digits, '-', '_' and '.' (or an IP literal); nothing is decoded twice. */
+static void c_host_chars(void) {
+  struct collate_url u;
+  char err[256], target[64];
+  CHECK(base_refused("https://ap%2563al.example", "host", NULL));
+  CHECK(base_refused("https://127.0.0.1%2F.evil.example", "host", NULL));
+  CHECK(base_refused("http://%31%32%37.0.0.1:5", "host", NULL));
+  CHECK(base_refused("https://caf\xC3\xA9.example", "xn--", NULL));
+  CHECK(base_ok("https://xn--caf-dma.example", "https://xn--caf-dma.example", 0));
+  CHECK(base_ok("https://my_service-1.internal:8443/v1", "https://my_service-1.internal:8443/v1", 0));
+  CHECK(collate_proxy_url_check("http://pro%78y:3128", &u, err, sizeof err) != 0);
+  CHECK(collate_url_split("https://h%2ex/v1", &u, target, sizeof target, err, sizeof err) != 0);
+}
+
 static void c_loopback(void) {
   CHECK(collate_host_is_loopback("127.0.0.1"));
   CHECK(collate_host_is_loopback("127.255.255.255"));
@@ -120,6 +136,7 @@ static const char *lua_face =
 int main(void) {
   lua_State *L;
   c_base();
+  c_host_chars();
   c_loopback();
   c_proxy();
   c_split();

@@ -94,7 +94,10 @@ describe("the method map", function()
     assert.are.equal("Aetna CA drug", routes.options[1].label)
     assert.is_nil(routes.data) -- unpaginated (contract 2.11): no page shape, no each
     assert.is_nil(routes.pagination)
-    assert.is_nil(client.authorization_routes.each)
+    -- no each: the name is not there (a missing method raises, naming it)
+    local ok, err = pcall(function() return client.authorization_routes.each end)
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("no method authorization_routes.each", 1, true))
     for _, list in ipairs{ client.authorizations, client.authorizations.attachments, client.payers,
                            client.providers, client.sandbox.scenarios } do
       assert.is_function(list.each)

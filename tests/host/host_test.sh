@@ -191,7 +191,9 @@ sandbox_front)
   check "delay answered by the second call" [ "$(cat "$work/delayed")" = late ]
   check "delay waited (${elapsed} ms)" [ "$elapsed" -ge 1400 ]
   run bash -c "head -c 34000000 /dev/zero | curl -s -X PUT --data-binary @- '$url/echo'"
-  check "body over 32 MiB flagged, size counted" has "$out" '"body_size":34000000,"body_len":33554433,"too_large":true'
+  check "body over 32 MiB flagged, size counted, none of it kept" has "$out" '"body_size":34000000,"body_len":0,"too_large":true'
+  run bash -c "head -c 34000000 /dev/zero | curl -s -X PUT -H 'Transfer-Encoding: chunked' --data-binary @- '$url/echo'"
+  check "chunked body over 32 MiB: kept up to the limit + 1, size counted" has "$out" '"body_size":34000000,"body_len":33554433,"too_large":true'
   run curl -s -w '%{num_connects} ' -o /dev/null "$url/health" -o /dev/null "$url/echo"
   check "keep-alive: two requests, one connection ($out)" [ "$out" = "1 0 " ]
   kill -TERM "$spid"

@@ -16,6 +16,7 @@ local authorizations = require "collate_sandbox.authorizations"
 local control = require "collate_sandbox.control"
 local lifecycle = require "collate_sandbox.lifecycle"
 local persist = require "collate_sandbox.persist"
+local files = require "collate_sandbox.files"
 
 local M = {}
 local App = {}
@@ -165,6 +166,24 @@ function App:authenticate(req)
     http.fail(401, "unauthorized", h and "Invalid API key." or "Missing API key (Authorization: Bearer <key>).",
       nil, nil, { ["WWW-Authenticate"] = "Bearer" })
   end
+end
+
+-- Called by the C front when a request announces a body (docs/sandbox.md, Bounded memory), with
+-- the headers only, before any byte of the body is read: false when the answer cannot depend on
+-- the body (authentication fails, no such route, a body the route ignores, an unknown upload
+-- URL), so the front reads none of it and answers at once; else the most bytes the route
+-- accepts (the front keeps one more, to tell "too large", and answers at once when
+-- Content-Length already says more). Changes nothing: the answer comes from handle.
+function App:precheck(req)
+  local path = req.path
+  if path == "/_sandbox" or path:find("^/_sandbox/") then return http.BODY_LIMIT end
+  if not pcall(self.authenticate, self, req) then return false end
+  local spec, params = ROUTER:find(req.method, path)
+  if not spec then return false end
+  if spec.raw_body then
+    return self.st.uploads[params.token] ~= nil and files.UPLOAD_LIMIT
+  end
+  return spec.body ~= nil and http.BODY_LIMIT
 end
 
 ---------------------------------------------------------------------------------------------------
