@@ -7,14 +7,14 @@ local log = require "collate.log"
 
 local M = {}
 
--- Only failures that a new attempt can cure are retried: a refused or reset connection, a
--- truncated body, a timeout. A certificate that does not verify, an unusable URL or a local
--- file that cannot be read or written fails the same way every time.
-local RETRYABLE_TRANSPORT = { connection = true, timeout = true }
-
-local function transport_error(kind, message)
+-- A failure without a response (the transport's nil, kind, message, code). Only failures that a
+-- new attempt can cure are retried (core.transport_retryable: a refused or reset connection, a
+-- truncated body, a timeout); a certificate that does not verify, an unusable URL, a local file
+-- that cannot be read or written or a response over max_response_bytes fails the same way again.
+local function transport_error(kind, message, code)
   kind = kind or "connection"
-  return { kind = kind, message = message or "transport failure", retryable = RETRYABLE_TRANSPORT[kind] == true }
+  return { kind = kind, code = code, message = message or "transport failure",
+           retryable = core.transport_retryable(kind) }
 end
 
 -- How long this attempt may take: the per-attempt timeout, cut down to what is left of the
@@ -40,18 +40,18 @@ function M.run(request, policy)
     attempt = attempt + 1
     local started = transport.now()
     local timeout = attempt_timeout(policy, started)
-    local status, headers, body
+    local status, headers, body, code
     if timeout <= 0 then
       status, headers, body = nil, "timeout", "the call's deadline passed before the attempt could start"
     else
       if log.level > 1 then log.request(request) end
-      status, headers, body = transport.send(request, timeout)
+      status, headers, body, code = transport.send(request, timeout)
     end
     local elapsed = transport.now() - started
 
     local info
     if status == nil then
-      info = transport_error(headers, body)
+      info = transport_error(headers, body, code)
       log.attempt(request, nil, attempt, elapsed, nil, info.kind)
     else
       if log.level > 0 then -- the hot path: no argument work when logging is off

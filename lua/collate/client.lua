@@ -11,7 +11,8 @@ local methods = require "collate.methods"
 local M = {}
 
 -- Per-call options that are not API parameters.
-local CALL_OPTIONS = { timeout = true, max_retries = true, extra_headers = true, deadline = true }
+local CALL_OPTIONS = { timeout = true, max_retries = true, extra_headers = true, deadline = true,
+                       max_response_bytes = true }
 
 -- Every method raises; collate.safe wraps the finished client once to return nil, err instead.
 local function raise(err)
@@ -38,7 +39,7 @@ end
 -- elsewhere over one reused libcurl handle.
 function M.default_transport(settings)
   local options = { ca_file = settings.ca_file, user_agent = settings.user_agent,
-                    connect_timeout = settings.connect_timeout }
+                    connect_timeout = settings.connect_timeout, proxy = settings.proxy }
   if type(ngx) == "table" and ngx.socket then -- luacheck: ignore (the OpenResty global)
     return require("collate.transport.cosocket").new(options)
   end
@@ -57,6 +58,8 @@ local function perform(ctx, request, options, decode)
   local s = ctx.settings
   request.url = s.base_url .. request.path
   request.log_path = request.path
+  request.max_response_bytes = request.max_response_bytes
+    or (options and options.max_response_bytes) or s.max_response_bytes
   local headers = request.headers
   -- extra_headers were merged (and checked: never Authorization) by core.build_request
   if request.authenticated ~= false then headers["Authorization"] = ctx.auth_header end

@@ -12,7 +12,9 @@ M.environments = {
 }
 
 -- max_response_bytes: a larger API response stops the transfer (io / response_too_large).
-M.defaults = { timeout = 60, connect_timeout = 10, max_retries = 2, max_response_bytes = 64 * 1024 * 1024 }
+-- max_download_bytes: files.download{path=} streams to disk, so its default limit is its own.
+M.defaults = { timeout = 60, connect_timeout = 10, max_retries = 2, max_response_bytes = 64 * 1024 * 1024,
+               max_download_bytes = 1024 * 1024 * 1024 }
 
 local KNOWN = {
   api_key = "string", environment = "string", base_url = "string", timeout = "number",

@@ -149,6 +149,9 @@ function M.install(client, env)
     local request, options = env.build("files.download", params)
     local part = path and (path .. ".part") or nil
     request.out_file = part
+    if part then -- streamed to disk: the download's own limit, not the in-memory one
+      request.max_response_bytes = (options and options.max_response_bytes) or config.defaults.max_download_bytes
+    end
     local value, failure = env.perform(request, options, function(status, headers, body)
       if status >= 200 and status < 300 then
         return true, { body = body, content_type = headers["content-type"],

@@ -13,6 +13,16 @@ end
 
 M.level = level_from_env()
 
+-- Control characters (CR, LF, NUL, ESC ...) in anything logged are printed escaped, so a path,
+-- header value or server message cannot forge or split log lines.
+local NAMED = { ["\r"] = "\\r", ["\n"] = "\\n", ["\t"] = "\\t", ["\0"] = "\\0" }
+local function escape(value)
+  local text = tostring(value)
+  if not text:find("[%c\127]") then return text end
+  return (text:gsub("[%c\127]", function(c) return NAMED[c] or string.format("\\x%02x", c:byte()) end))
+end
+M.escape = escape
+
 function M.set_level(name)
   M.level = levels[name] or error("collate.log: unknown level '" .. tostring(name) .. "'", 2)
 end
@@ -21,8 +31,9 @@ end
 function M.attempt(request, status, attempt, seconds, request_id, failure)
   if M.level < 1 then return end
   local line = string.format("collate: %s %s -> %s (attempt %d, %.1f ms%s)",
-    request.method, request.log_path or "?", status and tostring(status) or failure or "error",
-    attempt, seconds * 1000, request_id and (", request " .. request_id) or "")
+    escape(request.method), escape(request.log_path or "?"),
+    status and tostring(status) or escape(failure or "error"),
+    attempt, seconds * 1000, request_id and (", request " .. escape(request_id)) or "")
   io.stderr:write(line, "\n")
 end
 
@@ -33,18 +44,19 @@ function M.request(request)
   local parts = {}
   for name, value in pairs(request.headers or {}) do
     if string.lower(name) == "authorization" then value = "[REDACTED]" end
-    parts[#parts + 1] = name .. ": " .. tostring(value)
+    parts[#parts + 1] = escape(name) .. ": " .. escape(value)
   end
   table.sort(parts)
-  io.stderr:write("collate: > ", request.method, " ", request.log_path or "?", " {",
+  io.stderr:write("collate: > ", escape(request.method), " ", escape(request.log_path or "?"), " {",
     table.concat(parts, "; "), "}\n")
 end
 
 -- debug: why an attempt failed (transport message, or the error envelope's code and message).
 function M.failure(request, info)
   if M.level < 2 then return end
-  io.stderr:write(string.format("collate: ! %s %s: %s %s: %s\n", request.method, request.log_path or "?",
-    info.kind or "?", tostring(info.code or info.status_code or ""), tostring(info.message or "")))
+  io.stderr:write(string.format("collate: ! %s %s: %s %s: %s\n", escape(request.method),
+    escape(request.log_path or "?"), escape(info.kind or "?"), escape(info.code or info.status_code or ""),
+    escape(info.message or "")))
 end
 
 return M

@@ -192,7 +192,7 @@ function Scheduler:loop()
         if r.status then
           self:wake(task, r.status, r.headers, r.body)
         else
-          self:wake(task, nil, r.kind, r.message)
+          self:wake(task, nil, r.kind, r.message, r.code)
         end
       end
     elseif #self.ready == 0 then

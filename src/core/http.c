@@ -35,7 +35,7 @@ static int l_tostring(lua_State *L) {
   return 1;
 }
 
-/* h:perform(req) -> status, headers, body | nil, kind, message */
+/* h:perform(req) -> status, headers, body, nil | nil, kind, message, code */
 static int l_perform(lua_State *L) {
   struct handle *h = check_handle(L);
   int n;

@@ -2,7 +2,7 @@
  * coroutine scheduler (lua/collate/scheduler.lua). The C side only starts transfers and reports
  * finished ones; coroutines are resumed in Lua, never from a libcurl callback.
  *   id = m:add(request)           -- request as for h:perform
- *   results = m:wait(seconds)     -- {{id =, status =, headers =, body =} | {id =, kind =, message =}}
+ *   results = m:wait(seconds)     -- {{id =, status =, headers =, body =} | {id =, kind =, message =, code =}}
  *   m:close()                     -- also __gc and __close; abandons transfers in flight */
 #include <stdlib.h>
 #include <string.h>
@@ -130,12 +130,14 @@ static int l_wait(lua_State *L) {
     lua_createtable(L, 0, 4);
     lua_pushinteger(L, t->id);
     lua_setfield(L, -2, "id");
-    collate_xfer_push_result(L, &t->x);
-    if (lua_isnil(L, -3)) {
+    collate_xfer_push_result(L, &t->x); /* 4 values */
+    if (lua_isnil(L, -4)) {
+      lua_setfield(L, -5, "code");
       lua_setfield(L, -4, "message");
       lua_setfield(L, -3, "kind");
       lua_pop(L, 1);
     } else {
+      lua_pop(L, 1);
       lua_setfield(L, -4, "body");
       lua_setfield(L, -3, "headers");
       lua_setfield(L, -2, "status");

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "transfer.h"
+#include "url.h"
 
 static int global_ready = 0;
 
@@ -66,7 +67,10 @@ void collate_xfer_release(struct collate_xfer *x) {
   buf_empty(&x->resp_headers);
   buf_empty(&x->body);
   x->resp_count = 0;
-  x->out_failed = x->in_failed = x->oom = x->out_opened = 0;
+  x->out_failed = x->in_failed = x->oom = x->out_opened = x->too_large = 0;
+  x->max_bytes = x->received = 0;
+  free(x->url_error);
+  x->url_error = NULL;
   x->rc = CURLE_OK;
   x->errbuf[0] = '\0';
 }
@@ -87,6 +91,13 @@ void collate_xfer_free(struct collate_xfer *x) {
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
   struct collate_xfer *x = (struct collate_xfer *)ud;
   size_t n = size * nmemb;
+  /* CURLOPT_MAXFILESIZE_LARGE stops a declared Content-Length; this stops chunked, close-
+   * delimited and decompressed bodies as they arrive, so memory stays bounded either way. */
+  if (x->max_bytes > 0 && (curl_off_t)n > x->max_bytes - x->received) {
+    x->too_large = 1;
+    return 0;
+  }
+  x->received += (curl_off_t)n;
   if (x->out_path != NULL) {
     if (x->out == NULL) {
       if (x->out_opened) return 0;
@@ -169,8 +180,10 @@ static void set_defaults(struct collate_xfer *x) {
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 #if LIBCURL_VERSION_NUM >= 0x075500
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
   curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -192,13 +205,13 @@ static const char *opt_string(lua_State *L, int t, const char *k, size_t *len) {
   return s;
 }
 
-static double opt_seconds(lua_State *L, int t, const char *k, double def) {
+static double opt_number(lua_State *L, int t, const char *k, double def, const char *what) {
   double v = def;
   lua_getfield(L, t, k);
   if (lua_type(L, -1) == LUA_TNUMBER)
     v = (double)lua_tonumber(L, -1);
   else if (!lua_isnil(L, -1))
-    luaL_error(L, "perform: %s must be a number of seconds (got %s)", k, luaL_typename(L, -1));
+    luaL_error(L, "perform: %s must be %s (got %s)", k, what, luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;
 }
@@ -306,8 +319,36 @@ static char *dup_or_raise(lua_State *L, const char *s) {
   return d;
 }
 
+/* The proxy decision on libcurl's reading of the request URL (url.c). Returns -1 with
+ * x->url_error set when the URL is unusable (not http(s), credentials in it). */
+static int set_proxy(lua_State *L, struct collate_xfer *x, const char *url, size_t ulen,
+                     const char *proxy) {
+  struct collate_url u;
+  char err[256];
+  char small[512];
+  char *target = small;
+  int rc;
+  if (ulen + 2 > sizeof small) target = (char *)lua_newuserdata(L, ulen + 2);
+  rc = collate_url_split(url, &u, target, ulen + 2, err, sizeof err);
+  if (target != small) lua_pop(L, 1);
+  if (rc != 0) {
+    x->url_error = strdup(err);
+    if (x->url_error == NULL) x->oom = 1;
+    return -1;
+  }
+  if (strcmp(u.scheme, "https") == 0) {
+    curl_easy_setopt(x->easy, CURLOPT_PROXY, proxy); /* NULL: libcurl's proxy variables */
+    curl_easy_setopt(x->easy, CURLOPT_HTTPPROXYTUNNEL, 1L);
+  } else {
+    curl_easy_setopt(x->easy, CURLOPT_PROXY, ""); /* "": no proxy, the variables ignored */
+    curl_easy_setopt(x->easy, CURLOPT_HTTPPROXYTUNNEL, 0L);
+  }
+  return 0;
+}
+
 int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req) {
-  const char *method, *url, *body, *body_file, *out_file, *ca_file, *user_agent;
+  const char *method, *url, *body, *body_file, *out_file, *ca_file, *user_agent, *proxy;
+  double max_bytes;
   size_t mlen = 0, ulen = 0, blen = 0, tmp = 0;
   double timeout, connect_timeout;
   CURL *e = x->easy;
@@ -323,8 +364,10 @@ int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req) {
   out_file = opt_string(L, req, "out_file", &tmp);
   ca_file = opt_string(L, req, "ca_file", &tmp);
   user_agent = opt_string(L, req, "user_agent", &tmp);
-  timeout = opt_seconds(L, req, "timeout", 60);
-  connect_timeout = opt_seconds(L, req, "connect_timeout", 10);
+  proxy = opt_string(L, req, "proxy", &tmp);
+  max_bytes = opt_number(L, req, "max_response_bytes", 0, "a number of bytes");
+  timeout = opt_number(L, req, "timeout", 60, "a number of seconds");
+  connect_timeout = opt_number(L, req, "connect_timeout", 10, "a number of seconds");
   lua_getfield(L, req, "fresh_connect");
   fresh = lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -362,9 +405,10 @@ int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req) {
     free(x->cfg_ua);
     x->cfg_ca = x->cfg_ua = NULL;
     set_defaults(x);
-    if (ca_file != NULL) {
+    if (ca_file != NULL) { /* the API host's CA, and an HTTPS proxy's (a hospital's own CA) */
       x->cfg_ca = dup_or_raise(L, ca_file);
       curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+      curl_easy_setopt(e, CURLOPT_PROXY_CAINFO, ca_file);
     }
     if (user_agent != NULL) {
       x->cfg_ua = dup_or_raise(L, user_agent);
@@ -375,6 +419,9 @@ int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req) {
   build_headers(L, x, req);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
   curl_easy_setopt(e, CURLOPT_URL, url);
+  if (set_proxy(L, x, url, ulen, proxy) != 0) return -1;
+  x->max_bytes = max_bytes >= 1 ? (curl_off_t)max_bytes : 0;
+  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, x->max_bytes);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(timeout));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms(connect_timeout));
   /* fresh_connect: a new connection, closed afterwards. libcurl silently resends a request
@@ -453,20 +500,36 @@ static int is_tls_error(CURLcode rc) {
   }
 }
 
-static int push_failure(lua_State *L, const char *kind, const char *what, const char *detail) {
+static int push_failure_code(lua_State *L, const char *kind, const char *what,
+                             const char *detail, const char *code) {
   lua_pushnil(L);
   lua_pushstring(L, kind);
   if (detail != NULL && detail[0] != '\0')
     lua_pushfstring(L, "%s: %s", what, detail);
   else
     lua_pushstring(L, what);
-  return 3;
+  if (code != NULL)
+    lua_pushstring(L, code);
+  else
+    lua_pushnil(L);
+  return 4;
+}
+
+static int push_failure(lua_State *L, const char *kind, const char *what, const char *detail) {
+  return push_failure_code(L, kind, what, detail, NULL);
 }
 
 /* Messages never include the URL: upload and grant URLs are capabilities (contract 7.7). */
 static int push_error(lua_State *L, struct collate_xfer *x) {
   CURLcode rc = x->rc;
   const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+  if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+    char limit[64];
+    snprintf(limit, sizeof limit, "%lld bytes", (long long)x->max_bytes);
+    return push_failure_code(L, "io", "the response is larger than max_response_bytes", limit,
+                             "response_too_large");
+  }
+  if (x->url_error != NULL) return push_failure(L, "invalid_argument", "unusable URL", x->url_error);
   if (x->oom) return push_failure(L, "io", "out of memory while receiving the response", NULL);
   if (x->out_failed) return push_failure(L, "io", "cannot write out_file", strerror(x->out_failed));
   if (x->in_failed) return push_failure(L, "io", "cannot read body_file", strerror(x->in_failed));
@@ -509,7 +572,9 @@ static void push_response_headers(lua_State *L, struct collate_xfer *x) {
 
 int collate_xfer_push_result(lua_State *L, struct collate_xfer *x) {
   long status = 0;
-  if (x->rc != CURLE_OK || x->oom || x->out_failed || x->in_failed) return push_error(L, x);
+  if (x->rc != CURLE_OK || x->oom || x->out_failed || x->in_failed || x->too_large ||
+      x->url_error != NULL)
+    return push_error(L, x);
   curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
   lua_pushinteger(L, (lua_Integer)status);
   push_response_headers(L, x);
@@ -517,5 +582,6 @@ int collate_xfer_push_result(lua_State *L, struct collate_xfer *x) {
     lua_pushnil(L);
   else
     lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len);
-  return 3;
+  lua_pushnil(L);
+  return 4;
 }

@@ -28,6 +28,9 @@ struct collate_xfer {
   int out_failed;    /* errno of a failed open or write of out_file */
   int in_failed;     /* errno of a failed read of body_file (or of its open) */
   int oom;
+  int too_large;     /* the body passed max_response_bytes: the transfer was stopped */
+  curl_off_t max_bytes, received; /* max_response_bytes (0: none); body bytes so far */
+  char *url_error;   /* why the request URL was refused (setup returned -1), or NULL */
   CURLcode rc;
   char errbuf[CURL_ERROR_SIZE];
   /* What the easy handle is configured for, so that a request like the last one (the common
@@ -48,14 +51,19 @@ void collate_xfer_release(struct collate_xfer *x);
 void collate_xfer_free(struct collate_xfer *x);
 
 /* Configures x->easy from the request table at req. Raises a Lua error for invalid arguments;
- * returns 0, or -1 when a local file cannot be opened (the result then says so). The request
- * table must stay referenced until the transfer ends: curl reads its body string in place. */
+ * returns 0, or -1 when the URL is unusable or a local file cannot be opened (the result then
+ * says so). The request table must stay referenced until the transfer ends: curl reads its body
+ * string in place.
+ * Proxies: an https:// request goes through req.proxy when given, else through the proxy
+ * variables libcurl reads (https_proxy, ALL_PROXY, NO_PROXY), always as a CONNECT tunnel, so the
+ * proxy sees only TLS; a plain http:// request never goes through a proxy (CURLOPT_PROXY ""). */
 int collate_xfer_setup(lua_State *L, struct collate_xfer *x, int req);
 
 /* After curl finished (rc): closes files and records the outcome. */
 void collate_xfer_done(struct collate_xfer *x, CURLcode rc);
 
-/* Pushes status, headers, body (body nil with out_file) or nil, kind, message; always 3. */
+/* Pushes status, headers, body (body nil with out_file), nil or nil, kind, message, code (a
+ * machine code such as "response_too_large", or nil); always 4. */
 int collate_xfer_push_result(lua_State *L, struct collate_xfer *x);
 
 #endif

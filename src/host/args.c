@@ -67,7 +67,16 @@ int host_args_parse(int argc, char **argv, struct host_args *a, char *err, size_
     } else if (strcmp(s, "--sandbox") == 0) {
       a->sandbox = 1;
     } else {
-      const char *v = long_value(argc, argv, &i, "--sandbox-clock-speed", &matched);
+      const char *v = long_value(argc, argv, &i, "--sandbox-state", &matched);
+      if (matched) {
+        if (v == NULL || *v == '\0') {
+          snprintf(err, errlen, "--sandbox-state needs a file path");
+          return -1;
+        }
+        a->sandbox_state = v;
+        continue;
+      }
+      v = long_value(argc, argv, &i, "--sandbox-clock-speed", &matched);
       if (!matched) {
         snprintf(err, errlen, "unknown option '%s'", s);
         return -1;

@@ -15,6 +15,7 @@ struct host_args {
   int help, version;
   int sandbox;
   double clock_speed;  /* --sandbox-clock-speed, default 200 */
+  const char *sandbox_state;  /* --sandbox-state PATH, or NULL */
   int script;          /* argv index of the script ("-" = stdin), or 0 when none */
 };
 

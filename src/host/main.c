@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef COLLATE_VERSION
@@ -35,6 +36,9 @@ static void usage(FILE *f)
           "                             script at it (COLLATE_BASE_URL, COLLATE_API_KEY,\n"
           "                             COLLATE_SANDBOX_CLOCK_SPEED)\n"
           "  --sandbox-clock-speed X    its virtual clock speed (default 200)\n"
+          "  --sandbox-state PATH       keep its state in PATH (loaded at start, saved\n"
+          "                             while running and at exit): the same sandbox\n"
+          "                             in every run that names PATH\n"
           "  --                         end of options\n"
           "The script '-' is standard input; with neither a script nor -e/-l/-v the script is\n"
           "read from standard input when that is not a terminal. Arguments after the script\n"
@@ -63,7 +67,7 @@ static void print_versions(lua_State *L)
   fflush(stdout);
 }
 
-static struct collate_sandbox *start_sandbox(double speed)
+static struct collate_sandbox *start_sandbox(double speed, const char *state_file)
 {
   struct collate_sandbox_options o;
   memset(&o, 0, sizeof o);
@@ -73,6 +77,7 @@ static struct collate_sandbox *start_sandbox(double speed)
   o.clock_mode = "realtime";
   o.clock_speed = speed;
   o.log_level = 0;
+  o.state_file = state_file;
 
   /* The server's threads inherit this mask: Ctrl-C must reach the script's thread. */
   sigset_t block, old;
@@ -97,6 +102,19 @@ static struct collate_sandbox *start_sandbox(double speed)
   setenv("COLLATE_BASE_URL", url, 1);
   setenv("COLLATE_API_KEY", SANDBOX_KEY, 1);
   setenv("COLLATE_SANDBOX_CLOCK_SPEED", num, 1);
+  /* Which embedded sandbox this is, for stores bound to it (lua/collate/ops/store.lua): one
+   * with a state file is the same sandbox in every run; one without dies with this process. */
+  char embedded[4200];
+  char *real = state_file ? realpath(state_file, NULL) : NULL;
+  if (real) {
+    snprintf(embedded, sizeof embedded, "state:%s", real);
+    free(real);
+  } else {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(embedded, sizeof embedded, "%ld-%ld-%ld", (long)getpid(), (long)ts.tv_sec, (long)ts.tv_nsec);
+  }
+  setenv("COLLATE_SANDBOX_EMBEDDED", embedded, 1);
   snprintf(msg, sizeof msg, "sandbox at %s (clock x%s)", url, num);
   redact_message(msg);
   return s;
@@ -132,7 +150,7 @@ int main(int argc, char **argv)
   struct collate_sandbox *sandbox = NULL;
   if (a.sandbox) {
     redact_add(SANDBOX_KEY);
-    sandbox = start_sandbox(a.clock_speed);
+    sandbox = start_sandbox(a.clock_speed, a.sandbox_state);
     if (sandbox == NULL) {
       host_args_free(&a);
       redact_clear();

@@ -47,6 +47,45 @@ static void catch_sigint(lua_State *L)
   sigaction(SIGINT, &sa, NULL);
 }
 
+/* ---- a clean stop: require "collate.host" --------------------------------------------- */
+
+/* A script that can stop cleanly (scripts/ops/advance --watch) calls catch_stop(): from then
+ * on SIGINT and SIGTERM only raise a flag that stopping() reports, the script finishes what it
+ * has in flight and returns. A second signal gets the default action (the process ends). */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+  stop_requested = 1;
+  signal(sig == SIGTERM ? SIGTERM : SIGINT, SIG_DFL);
+}
+
+static int host_catch_stop(lua_State *L)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  (void)L;
+  return 0;
+}
+
+static int host_stopping(lua_State *L)
+{
+  lua_pushboolean(L, stop_requested != 0);
+  return 1;
+}
+
+static int open_host(lua_State *L)
+{
+  static const luaL_Reg fns[] = {{"catch_stop", host_catch_stop}, {"stopping", host_stopping}, {NULL, NULL}};
+  luaL_newlib(L, fns);
+  return 1;
+}
+
 static void release_sigint(lua_State *L)
 {
   signal(SIGINT, SIG_DFL);
@@ -123,6 +162,10 @@ lua_State *runner_new_state(void)
     return NULL;
   lua_setwarnf(L, warnf, NULL);
   luaL_openlibs(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, open_host);
+  lua_setfield(L, -2, "collate.host");
+  lua_pop(L, 1);
   char err[512];
   /* not fatal: a script that does not require collate still runs; one that does gets Lua's
    * own "module not found" listing the paths */

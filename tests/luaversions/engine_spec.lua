@@ -39,3 +39,34 @@ describe("collate under Lua " .. expected, function()
     assert.are.equal("x", v.next_action.type)
   end)
 end)
+
+describe("inside collate.run under Lua " .. expected, function()
+  local collate = require "collate"
+  local sandbox = require "support.sandbox"
+  local sb
+
+  setup(function() sb = sandbox.start{} end)
+  teardown(function() if sb then sb:stop() end end)
+
+  it("collate.pcall and collate.safe methods yield to the scheduler (PUC 5.1's pcall cannot)", function()
+    local client = collate.new{ api_key = sb.key, environment = sb.url }
+    local safe = require("collate.safe").new{ api_key = sb.key, environment = sb.url }
+    local out = collate.run(function()
+      local a = collate.spawn(function() return collate.pcall(client.health, {}) end)
+      local b = collate.spawn(function() return safe.providers.retrieve{ provider_npi = "1304567898" } end)
+      local c = collate.spawn(function() return collate.pcall(client.payers.retrieve, { payer_id = "nope" }) end)
+      return collate.gather{ a, b, c }
+    end)
+    assert.is_true(out[1].ok)
+    assert.is_true(out[2].ok) -- gather's value is the first result: nil from the safe method
+    assert.is_nil(out[2].value)
+    assert.is_true(out[3].ok)
+    assert.is_false(out[3].value) -- collate.pcall's first result
+    local ok, err = collate.run(function() return collate.pcall(client.payers.retrieve, { payer_id = "nope" }) end)
+    assert.is_false(ok)
+    assert.are.equal("payer_not_found", err.code)
+    local value, safe_err = collate.run(function() return safe.payers.retrieve{ payer_id = "nope" } end)
+    assert.is_nil(value)
+    assert.are.equal("payer_not_found", safe_err.code)
+  end)
+end)

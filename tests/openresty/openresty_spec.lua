@@ -7,10 +7,15 @@ local cjson = require "cjson.safe"
 local sandbox = require "support.sandbox"
 local http = require "support.http"
 local nginx_lua = require "openresty.nginx_lua"
+local canned = require "support.canned"
 
 local q = fs.quote
 
 local read_file = fs.read_file
+
+local function ngx_escape(s)
+  return (s:gsub("[^%w%-_%.~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
 
 -- GET url in the background with curl; returns a function that waits for {json, seconds}.
 local function background_get(url)
@@ -183,6 +188,22 @@ describe("collate inside nginx (cosockets)", function()
   end)
 end)
 
+-- Test-only locations for the network rules: a call through ?proxy=, and one with ?base= and
+-- ?max= (max_response_bytes). Each answers "ok" or "kind code message".
+local NET_LOCATIONS = [[
+    location = /net {
+      content_by_lua_block {
+        local args = ngx.req.get_uri_args()
+        local client, err = require("collate.safe").new{ proxy = args.proxy, environment = args.base,
+          max_response_bytes = tonumber(args.max), max_retries = 0 }
+        local h
+        if client then h, err = client.health{} end
+        if h then ngx.say("ok") return end
+        ngx.say(tostring(err.kind), " ", tostring(err.code), " ", tostring(err.message))
+      }
+    }
+]]
+
 describe("collate inside nginx over TLS (cosocket sslhandshake, SNI, verification)", function()
   local sb, tls, ng
   local ok_tls, tls_mod = pcall(require, "tls.nginx_tls")
@@ -206,6 +227,35 @@ describe("collate inside nginx over TLS (cosocket sslhandshake, SNI, verificatio
     assert.are.equal("processing", r.json.status)
     ng:stop()
     ng = nil
+  end)
+
+  it("goes through an http:// proxy as a CONNECT tunnel, refuses an https:// one, bounds bodies", function()
+    ng = nginx_lua.start{ base_url = "https://localhost:" .. tls.port, api_key = sb.key, ca_file = tls.ca_file,
+                          extra = NET_LOCATIONS }
+    local proxy = canned.start("connect")
+    local big = canned.start("big", tostring(8 * 1024 * 1024), "chunked")
+    local function net(query)
+      local r = assert(http.request{ url = ng.url .. "/net?" .. query })
+      assert.are.equal(200, r.status, r.body)
+      return r.body
+    end
+    local ok, err = pcall(function()
+      assert.are.equal("ok\n", net("proxy=" .. ngx_escape(proxy.url)))
+      -- the proxy saw a tunnel only: the request (and its key) went inside TLS
+      local seen = proxy:requests()
+      assert.are.same({ "CONNECT localhost:" .. tls.port .. " HTTP/1.1" }, seen)
+      assert.matches("invalid_argument nil an https:// proxy is not supported inside nginx",
+        net("proxy=" .. ngx_escape("https://127.0.0.1:" .. proxy.port)), 1, true)
+      assert.matches("proxy is set but the base URL is plain http://",
+        net("proxy=" .. ngx_escape(proxy.url) .. "&base=" .. ngx_escape(sb.url)), 1, true)
+      assert.matches("io response_too_large the response is larger than max_response_bytes",
+        net("base=" .. ngx_escape(big.url) .. "&max=1048576"), 1, true)
+    end)
+    proxy:stop()
+    big:stop()
+    ng:stop()
+    ng = nil
+    assert(ok, err)
   end)
 
   it("refuses a server its CA bundle does not vouch for (kind tls, not retried)", function()

@@ -1,6 +1,6 @@
 -- Test batches: n cases cycling through scripts/examples/cases.csv (every sandbox scenario and
 -- the default flow), each with its own case_id; default-flow rows get their own member ID.
-local csv = require "collate.csv"
+local csv = require "collate.ops.csv"
 local fs = require "support.fs"
 local sandbox = require "support.sandbox"
 

@@ -1,6 +1,7 @@
 -- 500 authorizations across every sandbox scenario driven to their outcomes at once by
--- scripts/ops/submit-batch, with the number of connections checked at the server, against the
--- same script run sequentially on a sample of the same mix. Prints the measured numbers.
+-- scripts/ops/submit-batch (--concurrency 500: cases in flight; waiting ones hold no slot), with
+-- the number of connections checked at the server, against the same script one case at a time
+-- (--concurrency 1 --max-connections 1) on a sample of the same mix. Prints the measured numbers.
 local fs = require "support.fs"
 local cjson = require "cjson"
 local cases = require "workflow.cases"
@@ -25,8 +26,9 @@ end
 local function submit(sb, csv_path, journal, extra)
   local cmd = table.concat({
     "COLLATE_BASE_URL=" .. q(sb.url), "COLLATE_API_KEY=" .. q(sb.key),
-    q(RUN), q(SOURCE .. "/scripts/ops/submit-batch"), q(csv_path), "--journal", q(journal),
-    "--approve-submissions", "--handoff", "--time-scale", tostring(SPEED), "--json", extra or "",
+    q(RUN), q(SOURCE .. "/scripts/ops/submit-batch"), q(csv_path), "--store", q("sqlite:" .. journal),
+    "--approve-submissions", "--handoff", "--document", q(SOURCE .. "/scripts/examples/clinical-note.pdf"),
+    "--wait", "600", "--time-scale", tostring(SPEED), "--json", extra or "",
     "2>" .. q(journal .. ".stderr"),
   }, " ")
   local started = now()
@@ -38,7 +40,12 @@ local function submit(sb, csv_path, journal, extra)
     local f = io.open(journal .. ".stderr")
     error("submit-batch failed: " .. out .. (f and f:read("*a") or ""))
   end
-  return cjson.decode(out:match("(%b{})%s*$")), seconds
+  local summary = cjson.decode(out:match("(%b{})%s*$"))
+  summary.failed_lines = {}
+  for line in out:gmatch("[^\n]+") do
+    if line:find('"status":"failed"', 1, true) then table.insert(summary.failed_lines, line) end
+  end
+  return summary, seconds
 end
 
 describe("500 authorizations at once", function()
@@ -46,12 +53,12 @@ describe("500 authorizations at once", function()
   setup(fixture.start)
   teardown(fixture.stop)
 
-  it("reach their outcomes concurrently, within the connection bound, far faster than one by one", function()
+  it("reach their outcomes concurrently, within the connection bound, faster than one at a time", function()
     local sb, dir = fixture.sb, fixture.dir
-    -- sequential: the same script without the scheduler, on a sample of the same mix
+    -- one case in flight at a time, on a sample of the same mix
     local sample_csv = dir .. "/sample.csv"
     local _, sample_expected = cases.write(sample_csv, SAMPLE)
-    local seq, seq_seconds = submit(sb, sample_csv, dir .. "/sample.journal", "--sequential")
+    local seq, seq_seconds = submit(sb, sample_csv, dir .. "/sample.journal", "--concurrency 1 --max-connections 1")
     assert.are.same(sample_expected, seq.by_status)
     local seq_estimate = seq_seconds / SAMPLE * N
 
@@ -63,7 +70,7 @@ describe("500 authorizations at once", function()
       "--concurrency " .. N .. " --max-connections " .. MAX_CONNECTIONS)
     local conns = sb:control("GET", "/_sandbox/connections").json
 
-    assert.are.equal(0, report.failed)
+    assert.are.equal(0, report.failed, table.concat(report.failed_lines, "\n"))
     assert.are.same(expected, report.by_status)
     -- every create reached the server once (no retries needed here, so no replays either)
     local creates = sb:control("GET", "/_sandbox/requests?method=POST&path=/v1/prior-authorizations").json.data
@@ -78,10 +85,13 @@ describe("500 authorizations at once", function()
     io.stderr:write(string.format(
       "\nworkflow_concurrency: %d cases in %.1f s concurrent (max_connections %d, peak at server %d busy, " ..
       "%d open); " ..
-      "sequential %d cases in %.1f s -> %.1f s for %d (estimate); ratio %.1fx; peak RSS %.1f MB; recoveries %s\n",
+      "one at a time %d cases in %.1f s -> %.1f s for %d (estimate); ratio %.1fx; peak RSS %.1f MB; recoveries %s\n",
       N, seconds, MAX_CONNECTIONS, conns.busyPeak, conns.apiPeak, SAMPLE, seq_seconds, seq_estimate, N, ratio,
       (report.peak_rss_kb or 0) / 1024, cjson.encode(report.recoveries or {})))
-    assert.is_true(ratio > 5, string.format("concurrent %.1f s vs sequential estimate %.1f s", seconds, seq_estimate))
+    -- one at a time no longer waits on payers either (a case waiting holds no slot), so the
+    -- gain is what 16 connections give over one, less the commits both pay for
+    assert.is_true(ratio > 1, string.format("concurrent %.1f s vs one-at-a-time estimate %.1f s", seconds,
+      seq_estimate))
     assert.is_true(not report.peak_rss_kb or report.peak_rss_kb < 64 * 1024,
       "peak RSS " .. tostring(report.peak_rss_kb) .. " kB")
   end)

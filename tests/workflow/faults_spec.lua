@@ -36,8 +36,9 @@ describe("a bulk run under faults", function()
 
     local cmd = table.concat({
       "COLLATE_BASE_URL=" .. q(sb.url), "COLLATE_API_KEY=" .. q(sb.key),
-      q(RUN), q(SOURCE .. "/scripts/ops/submit-batch"), q(csv_path), "--journal", q(dir .. "/j"),
-      "--approve-submissions", "--handoff", "--time-scale", tostring(SPEED), "--concurrency", tostring(N),
+      q(RUN), q(SOURCE .. "/scripts/ops/submit-batch"), q(csv_path), "--store", q("sqlite:" .. dir .. "/j"),
+      "--approve-submissions", "--handoff", "--document", q(SOURCE .. "/scripts/examples/clinical-note.pdf"),
+      "--wait", "600", "--time-scale", tostring(SPEED), "--concurrency", tostring(N),
       "--json", "2>" .. q(dir .. "/err"),
     }, " ")
     local p = io.popen(cmd)

@@ -1,5 +1,7 @@
--- scripts/ops: --help, usage errors, and submit-batch -> status -> drive -> submit-batch (resume)
--- against the sandbox.
+-- scripts/ops against the sandbox: --help and usage errors; submit-batch without rules leaves
+-- the decisions to people (status --needs-me, approve, handoff, each recorded with the
+-- operator), advance finishes the rest; CSV columns by linkId; failures not retried unless
+-- asked; a store refuses a second environment.
 local fs = require "support.fs"
 local cjson = require "cjson"
 local sandbox = require "support.sandbox"
@@ -7,18 +9,22 @@ local sandbox = require "support.sandbox"
 local RUN = os.getenv("COLLATE_RUN_BIN") or "build/bin/collate-run"
 local SOURCE = os.getenv("COLLATE_SOURCE_DIR") or "."
 local CASES = SOURCE .. "/scripts/examples/cases.csv"
+local PDF = SOURCE .. "/scripts/examples/clinical-note.pdf"
 local SPEED = 1000
 
 local q = fs.quote
 
--- run(script, args, env) -> stdout, exit code
+-- run(script, args, env) -> stdout, exit code, stderr
 local function run(script, args, env)
+  local err = os.tmpname()
   local p = io.popen((env or "") .. " " .. q(RUN) .. " " .. q(SOURCE .. "/scripts/ops/" .. script) .. " " ..
-    (args or "") .. " 2>/dev/null; echo \"exit=$?\"")
+    (args or "") .. " 2>" .. q(err) .. "; echo \"exit=$?\"")
   local out = p:read("*a")
   p:close()
+  local stderr = fs.read_file(err) or ""
+  os.remove(err)
   local code = tonumber(out:match("exit=(%d+)%s*$"))
-  return out:gsub("exit=%d+%s*$", ""), code
+  return (out:gsub("exit=%d+%s*$", "")), code, stderr
 end
 
 local function json_lines(text)
@@ -27,13 +33,17 @@ local function json_lines(text)
   return out
 end
 
+local function creates(sb)
+  return sb:control("GET", "/_sandbox/requests?method=POST&path=/v1/prior-authorizations").json.data
+end
+
 describe("scripts/ops", function()
   it("each has --help and refuses unknown options", function()
-    for _, script in ipairs({ "submit-batch", "status", "drive" }) do
+    for _, script in ipairs({ "submit-batch", "advance", "status", "approve", "handoff", "report" }) do
       local out, code = run(script, "--help")
       assert.are.equal(0, code, script)
       assert.matches("^usage: collate%-run scripts/ops/" .. script:gsub("%-", "%%-"), out)
-      assert.matches("COLLATE_API_KEY", out)
+      assert.matches("COLLATE_STORE", out)
       local _, bad = run(script, "--no-such-option")
       assert.are.equal(2, bad, script)
     end
@@ -42,91 +52,133 @@ describe("scripts/ops", function()
   end)
 
   describe("against the sandbox", function()
-    local sb, env, journal
+    local sb, env, dir
 
     setup(function()
       sb = sandbox.start{ args = { "--clock-speed", tostring(SPEED), "--log-level", "quiet" } }
+      dir = fs.temp_dir()
       env = "COLLATE_BASE_URL=" .. q(sb.url) .. " COLLATE_API_KEY=" .. q(sb.key) ..
-            " COLLATE_SANDBOX_CLOCK_SPEED=" .. SPEED
-      journal = os.tmpname()
-      os.remove(journal)
+            " COLLATE_SANDBOX_CLOCK_SPEED=" .. SPEED .. " COLLATE_STORE=" .. q("sqlite:" .. dir .. "/cases.db") ..
+            " USER=tester"
     end)
     teardown(function()
       if sb then sb:stop() end
-      os.remove(journal)
+      if dir then os.execute("rm -rf " .. q(dir)) end
     end)
 
-    it("submits, reports, drives the waiting cases and resumes the rest", function()
-      -- no documents, no approvals, no handoffs: some cases stop and wait on the caller
-      local out, code = run("submit-batch", q(CASES) .. " --journal " .. q(journal) .. " --document none --json", env)
-      assert.are.equal(0, code, out)
-      local first = cjson.decode(out)
-      assert.are.equal(11, first.total)
-      assert.are.equal(6, first.by_status.requires_action)
+    it("leaves decisions to people, records who made them, and advance finishes the rest", function()
+      local out, code, err = run("submit-batch", q(CASES) .. " --document " .. q(PDF) .. " --wait 3 --json", env)
+      assert.are.equal(0, code, out .. err)
+      local summary = json_lines(out)
+      local counts = summary[#summary].by_status
+      assert.are.equal(6, counts["needs a person"], out)
+      assert.are.equal(11, #creates(sb))
 
-      local lines = json_lines((run("status", "--json", env)))
-      assert.are.equal(6, #lines)
-      local waiting = {}
-      for _, l in ipairs(lines) do
-        assert.are.equal("requires_action", l.status)
-        waiting[l.externalCaseId] = l.waitingFor
-      end
-      assert.are.equal("approve_submission", waiting["case-0011"])
-      assert.are.equal("resolve_requirements", waiting["case-0001"])
-      local tbl = run("status", "", env)
-      assert.matches("6 authorizations: requires_action 6", tbl)
-      assert.matches("case%-0007%s+requires_action%s+resolve_requirements", tbl)
+      -- who waits for what, from the store alone
+      local needs = run("status", "--needs-me", env)
+      assert.matches("case%-0011%s+payer_aetna%s+person:approve_submission%s+snapshot rev_", needs)
+      assert.matches("case%-0007%s+payer_kaiser%s+person:complete_payer_interaction" ..
+        ".-portal Kaiser Permanente CA outpatient", needs)
+      assert.matches("6 cases wait on a person", needs)
+      local lines = json_lines((run("status", "--needs-me --json", env)))
+      assert.are.equal(7, #lines) -- six cases and the counts
+      assert.are.equal("approve_submission", lines[1].person.action)
 
-      -- drive acts on each and leaves it once Collate or the payer owns the next step
-      out, code = run("drive", "--cases " .. q(CASES) .. " --approve-submissions --handoff --json", env)
+      -- --dry-run sends nothing and changes nothing
+      local before = #sb:control("GET", "/_sandbox/requests").json.data
+      out, code = run("approve", "case-0011 --operator alice --dry-run", env)
       assert.are.equal(0, code, out)
-      local driven = json_lines(out)
-      assert.are.equal(6, #driven)
-      for _, d in ipairs(driven) do
-        assert.is_nil(d.error)
-        assert.is_true(d.status ~= "requires_action" or d.now ~= d.was, d.externalCaseId .. " did not move")
-      end
+      assert.matches("would re%-read case%-0011", out)
+      out, code = run("advance", "--approve-submissions --handoff --dry-run", env)
+      assert.are.equal(0, code, out)
+      assert.are.equal(before, #sb:control("GET", "/_sandbox/requests").json.data)
 
-      -- the batch again: every case resumes from the journal and ends
-      out, code = run("submit-batch", q(CASES) .. " --journal " .. q(journal) ..
-        " --approve-submissions --handoff --json", env)
-      assert.are.equal(0, code, out)
-      local final = cjson.decode(out)
+      -- a person approves one case and works one handoff
+      out, code, err = run("approve", "case-0011 --operator alice", env)
+      assert.are.equal(0, code, out .. err)
+      assert.matches("case%-0011 approved by operator:alice", out)
+      out, code, err = run("handoff", "case-0007 --outcome submitted", env)
+      assert.are.equal(0, code, out .. err)
+      assert.matches("by operator:tester", out) -- $USER
+      out, code = run("handoff", "case-0011 --outcome submitted", env)
+      assert.are.equal(1, code, out) -- not waiting for a handoff
+
+      -- the rest by rules; everything ends, nothing created twice
+      out, code, err = run("advance", "--approve-submissions --handoff --document " .. q(PDF)
+        .. " --wait 30 --json", env)
+      assert.are.equal(0, code, out .. err)
+      summary = json_lines(out)
       assert.are.same({ ["completed:approved"] = 7, ["completed:denied"] = 1, ["completed:failed"] = 1,
-                        ["completed:modified"] = 1, ["completed:not_required"] = 1 }, final.by_status)
-      local creates = sb:control("GET", "/_sandbox/requests?method=POST&path=/v1/prior-authorizations").json.data
-      assert.are.equal(11, #creates) -- nothing created twice
-      assert.matches("0 authorizations", (run("status", "", env)))
-      assert.are.equal(11, #json_lines((run("status", "--all --json", env))))
+                        ["completed:modified"] = 1, ["completed:not_required"] = 1 }, summary[#summary].by_status)
+      assert.are.equal(11, #creates(sb))
+
+      -- the events say who did what
+      local events = run("status", "--case case-0011", env)
+      assert.matches("operator:alice%s+approved", events)
+      assert.matches("rules%s+created", events)
+      assert.matches("api%s+observed", events)
+      local tbl = run("status", "", env)
+      assert.matches("11 cases: completed:approved 7", tbl)
+      assert.matches("payer_kaiser%s+1%s+0%s+1%s+0", tbl)
     end)
 
-    it("a case the API refuses is reported failed (exit 1), journaled with its error, and never duplicated", function()
-      local csv = os.tmpname()
-      local f = assert(io.open(csv, "wb"))
-      f:write("case_id,provider_npi,payer_id,coverage_state,request_type,code_system,code,final_submission\n",
-              "bad-1,1304567898,payer_aetna,CA,drug,hcpcs,J0791,requires_approval\n",
-              "good-1,1234567893,payer_uhc,CA,drug,hcpcs,J0791,automatic\n")
-      f:close()
-      local j = csv .. ".journal"
-      for _ = 1, 2 do
-        local out, code = run("submit-batch", q(csv) .. " --journal " .. q(j) .. " --document none --json", env)
-        assert.are.equal(1, code, out)
-        local report = cjson.decode(out)
-        assert.are.equal(1, report.failed)
-        assert.are.equal(1, report.by_status.failed)
+    it("maps CSV columns to linkIds by header and names a column it does not know", function()
+      local csv = dir .. "/linkids.csv"
+      fs.write_file(csv, table.concat({
+        "case_id,provider_npi,payer_id,coverage_state,request_type,code_system,code,final_submission," ..
+          "answer:patient.firstName,answer:patient.lastName,answer:patient.dateOfBirth,answer:coverage.memberId," ..
+          "answer:diagnoses.code,answer:diagnoses.qualifierCode,answer:service.startDate,answer:service.units," ..
+          "answer:clinical.priorTherapyTried,colour",
+        "link-1,1234567893,payer_uhc,CA,drug,hcpcs,J0791,automatic,Ana,Lima,1985-02-03,LINK-0001,D57.00,ABF," ..
+          "2026-07-01,12,true,blue", "" }, "\n"))
+      local store = " --store " .. q("sqlite:" .. dir .. "/links.db")
+      local out, code, err = run("submit-batch", q(csv) .. store .. " --wait 30 --json", env)
+      assert.are.equal(0, code, out .. err)
+      assert.matches("warning: .-column colour is not known", err)
+      local summary = json_lines(out)
+      assert.are.equal(1, summary[#summary].by_status["completed:approved"], out)
+      local sent
+      for _, e in ipairs(sb:control("GET", "/_sandbox/requests?method=PATCH").json.data) do sent = e end
+      assert.is_truthy(sent, "the answers were patched")
+    end)
+
+    it("does not retry a case that cannot succeed unless asked", function()
+      local csv = dir .. "/bad.csv"
+      fs.write_file(csv,
+        "case_id,provider_npi,payer_id,coverage_state,request_type,code_system,code,final_submission\n" ..
+        "bad-1,1304567898,payer_aetna,CA,drug,hcpcs,J0791,requires_approval\n")
+      local store = " --store " .. q("sqlite:" .. dir .. "/bad.db")
+      local function bad_creates()
+        local n = 0
+        for _, e in ipairs(creates(sb)) do if e.body.metadata.externalCaseId == "bad-1" then n = n + 1 end end
+        return n
       end
-      local text = assert(io.open(j)):read("*a")
-      assert.matches('"error":"collate: 404 provider_not_found', text, 1, true)
-      local creates = sb:control("GET", "/_sandbox/requests?method=POST&path=/v1/prior-authorizations").json.data
-      local good = 0
-      for _, e in ipairs(creates) do
-        if e.body.metadata.externalCaseId == "good-1" and e.status == 201 and not e.idempotentReplay then
-          good = good + 1
-        end
-      end
-      assert.are.equal(1, good)
-      os.remove(csv)
-      os.remove(j)
+      local out, code = run("submit-batch", q(csv) .. store .. " --json", env)
+      assert.are.equal(1, code, out)
+      assert.are.equal(1, bad_creates())
+      out = run("status", store .. " --json", env)
+      local rows = json_lines(out)
+      assert.are.equal("failed", rows[1].status)
+      assert.matches("provider_not_found", rows[1].last_error)
+      -- again: failed stays failed, no request
+      local _, again = run("advance", store, env)
+      assert.are.equal(0, again)
+      assert.are.equal(1, bad_creates())
+      _, code = run("advance", store .. " --retry-failed", env)
+      assert.are.equal(1, code)
+      assert.are.equal(2, bad_creates())
+    end)
+
+    it("refuses a store that belongs to another environment, naming it", function()
+      local other = sandbox.start{ args = { "--log-level", "quiet" } }
+      local env2 = "COLLATE_BASE_URL=" .. q(other.url) .. " COLLATE_API_KEY=" .. q(other.key) ..
+        " COLLATE_STORE=" .. q("sqlite:" .. dir .. "/cases.db")
+      local out, code, err = run("advance", "", env2)
+      other:stop()
+      assert.are.equal(1, code, out)
+      assert.matches("belongs to environment " .. sb.url:gsub("%p", "%%%0"), err)
+      local none = run("status", "", "COLLATE_STORE=" .. q("sqlite:" .. dir .. "/cases.db"))
+      assert.matches("11 cases", none) -- reading needs no API key
     end)
   end)
 end)

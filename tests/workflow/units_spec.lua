@@ -1,8 +1,8 @@
 -- No server: answers, journal durability rules, CSV, progress output.
 local workflow = require "collate.workflow"
-local journal = require "collate.journal"
-local csv = require "collate.csv"
-local progress = require "collate.progress"
+local journal = require "collate.ops.journal"
+local csv = require "collate.ops.csv"
+local progress = require "collate.ops.progress"
 local cjson = require "cjson"
 
 local QUESTIONNAIRE = { item = {

@@ -5,7 +5,9 @@ local scheduler = require "collate.scheduler"
 
 local M = {}
 
--- options: {ca_file, user_agent, connect_timeout}
+-- options: {ca_file, user_agent, connect_timeout, proxy}. The proxy rule is the C core's
+-- (transfer.c): https:// through `proxy` or the standard proxy variables, as a CONNECT tunnel;
+-- plain http:// never through a proxy.
 function M.new(options)
   local handle = core.http()
   local t = {}
@@ -21,6 +23,8 @@ function M.new(options)
     transfer.body_file = request.body_file
     transfer.out_file = request.out_file
     transfer.fresh_connect = request.fresh_connect
+    transfer.max_response_bytes = request.max_response_bytes
+    transfer.proxy = options.proxy
     transfer.timeout = timeout
     transfer.connect_timeout = options.connect_timeout
     transfer.ca_file = options.ca_file
@@ -31,10 +35,10 @@ function M.new(options)
   function t.send(request, timeout)
     local sched = scheduler.current()
     if sched then return sched:send(fill({}, request, timeout)) end
-    local status, headers, body = handle:perform(fill(blocking, request, timeout))
+    local status, headers, body, code = handle:perform(fill(blocking, request, timeout))
     -- nothing of this request stays referenced once it is done
     blocking.headers, blocking.body, blocking.url = nil, nil, nil
-    return status, headers, body
+    return status, headers, body, code
   end
 
   function t.sleep(seconds)

@@ -65,7 +65,7 @@ end
 -- A loaded state: the functions and caches that are not saved are put back.
 function App:adopt(st)
   st.base_url, st.fmt, st.fmt_date = self.base_url, timefmt.format, timefmt.format_date
-  st.log, st.log_first, st.log_last = {}, 1, 0
+  requestlog.clear(st)
   st.clock.wall = self.wall
   for _, a in ipairs(st.auth_list) do lifecycle.upgrade(a) end
   self.st = st
@@ -275,6 +275,7 @@ end
 function App:dispatch(req)
   local st = self.st
   self:fire_due()
+  idempotency.purge(st, st.clock:now_s())
   local request_id = st.ids:next("req_")
   if req.path == "/_sandbox" or req.path:find("^/_sandbox/") then
     return self:guard(request_id, function() return control.handle(self, req) end)

@@ -8,6 +8,7 @@ local router = require "collate_sandbox.router"
 local faults = require "collate_sandbox.faults"
 local requestlog = require "collate_sandbox.requestlog"
 local authorizations = require "collate_sandbox.authorizations"
+local idempotency = require "collate_sandbox.idempotency"
 
 local control = {}
 
@@ -149,7 +150,7 @@ function route_handlers.requests_get(app, req)
 end
 
 function route_handlers.requests_delete(app)
-  app.st.log, app.st.log_first, app.st.log_last = {}, 1, 0
+  requestlog.clear(app.st)
   return 200, { data = json.array({}) }
 end
 
@@ -172,6 +173,14 @@ function route_handlers.payer_event(app, req, params)
   return 200, authorizations.render(st, a)
 end
 
+-- How many idempotency records are held (emulator extension, docs/sandbox-extensions.md): they
+-- are purged on the virtual clock after the retention; the request log's size in bytes too.
+function route_handlers.idempotency(app)
+  return 200, { records = idempotency.count(app.st), retentionSeconds = idempotency.RETENTION,
+    requestLog = { entries = requestlog.count(app.st), bytes = requestlog.bytes(app.st),
+      maxEntries = requestlog.MAX, maxBytes = requestlog.MAX_BYTES } }
+end
+
 -- The C front's connection telemetry (docs/sandbox-extensions.md); DELETE resets the peaks and
 -- `accepted` first. Absent when the app runs without the front.
 function route_handlers.connections(app, req)
@@ -180,7 +189,40 @@ function route_handlers.connections(app, req)
   return 200, counts(req.method == "DELETE")
 end
 
+-- Emulator extension (docs/sandbox-extensions.md): how long each payer takes to decide after
+-- receipt, instead of the scenario's delay, for simulations of payers that take days.
+function route_handlers.payer_timing_get(app)
+  local out = json.object({})
+  for payer, seconds in pairs(app.st.payer_timing or {}) do out[payer] = seconds end
+  return 200, { decisionSeconds = out }
+end
+
+function route_handlers.payer_timing_set(app, req)
+  local b = body_of(req, { type = "object", fields = { { "decisionSeconds", { type = "object", required = true } } } })
+  local catalog = require "collate_sandbox.catalog"
+  local timing = app.st.payer_timing or {}
+  local issues = {}
+  for payer, seconds in pairs(b.decisionSeconds) do
+    if not catalog.payer(payer) then
+      issues[#issues + 1] = http.issue("invalid_format", { "body", "decisionSeconds", payer }, "No payer "
+        .. payer .. ".")
+    elseif seconds == json.null then
+      timing[payer] = nil
+    elseif math.type(seconds) ~= "integer" or seconds < 1 then
+      issues[#issues + 1] = http.issue("out_of_range", { "body", "decisionSeconds", payer },
+        "Must be an integer number of seconds >= 1, or null for the scenario's delay.")
+    else
+      timing[payer] = seconds
+    end
+  end
+  if #issues > 0 then http.bad_request(issues) end
+  app.st.payer_timing = timing
+  return route_handlers.payer_timing_get(app)
+end
+
 local ROUTER = router.new({
+  { "GET", "/_sandbox/payer-timing", route_handlers.payer_timing_get },
+  { "POST", "/_sandbox/payer-timing", route_handlers.payer_timing_set },
   { "GET", "/_sandbox/clock", route_handlers.clock_get },
   { "POST", "/_sandbox/clock", route_handlers.clock_set },
   { "POST", "/_sandbox/clock/advance", route_handlers.advance },
@@ -192,6 +234,7 @@ local ROUTER = router.new({
   { "DELETE", "/_sandbox/requests", route_handlers.requests_delete },
   { "POST", "/_sandbox/reset", route_handlers.reset },
   { "GET", "/_sandbox/connections", route_handlers.connections },
+  { "GET", "/_sandbox/idempotency", route_handlers.idempotency },
   { "DELETE", "/_sandbox/connections", route_handlers.connections },
   { "POST", "/_sandbox/prior-authorizations/{id}/payer-events", route_handlers.payer_event },
 })

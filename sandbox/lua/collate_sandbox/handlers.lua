@@ -169,7 +169,9 @@ local function create_schema(ctx)
   if json.typeof(body.request) == "object" then
     validate.check_service_code(body.request.serviceCode, { "body", "request", "serviceCode" }, issues)
   end
-  if body.answers ~= nil then questionnaire.validate(body.answers, { "body", "answers" }, issues, 0) end
+  if body.answers ~= nil and body.answers ~= json.null then
+    questionnaire.validate(body.answers, { "body", "answers" }, issues, 0)
+  end
   local policy_missing = body.policy == nil or
     (json.typeof(body.policy) == "object" and body.policy.finalSubmission == nil)
   if policy_missing then
@@ -230,7 +232,9 @@ end
 
 local function patch_schema(ctx)
   local issues = validate.check(ctx.body, PATCH)
-  if ctx.body.answers ~= nil then questionnaire.validate(ctx.body.answers, { "body", "answers" }, issues, 1) end
+  if ctx.body.answers ~= nil and ctx.body.answers ~= json.null then
+    questionnaire.validate(ctx.body.answers, { "body", "answers" }, issues, 1)
+  end
   return issues
 end
 

@@ -35,10 +35,11 @@ function http.issue(error_type, location, message)
   return { errorType = error_type, location = loc, message = message }
 end
 
+-- issues.details, when a validator set it, becomes the error's details
 function http.bad_request(issues, message)
   if issues and issues.errorType then issues = { issues } end
   http.fail(400, "bad_request", message or (issues and issues[1] and issues[1].message) or "Bad request.",
-    nil, issues)
+    issues and issues.details, issues)
 end
 
 function http.json(status, body, headers)
@@ -119,6 +120,16 @@ end
 
 http.BODY_LIMIT = 1048576
 
+-- json.decode of the request body, decoded once per request (idempotency's fingerprint and the
+-- body parser both need it)
+function http.decode_body(req)
+  if req.decoded == nil then
+    local v, err = json.decode(req.body or "")
+    req.decoded = { v, err }
+  end
+  return req.decoded[1], req.decoded[2]
+end
+
 -- JSON request body -> object (an empty body is {}), or a 400 at ["body"].
 function http.parse_body(req)
   local body = req.body or ""
@@ -129,7 +140,7 @@ function http.parse_body(req)
   if not json.valid_utf8(body) then
     http.bad_request(http.issue("invalid_json", { "body" }, "The body is not valid UTF-8."))
   end
-  local v, err = json.decode(body)
+  local v, err = http.decode_body(req)
   if v == nil then
     http.bad_request(http.issue("invalid_json", { "body" }, "The body is not valid JSON: " .. err .. "."))
   end

@@ -1,7 +1,9 @@
--- JSON for the sandbox: a decoder that keeps the difference between [] and {} (arrays and
--- objects carry marker metatables) and an encoder that emits [] for marked empty lists, integers
--- without a fraction, and object keys in a stable order. Null is cjson.null.
-local cjson = require "cjson"
+-- JSON for the sandbox (RFC 8259), on plain Lua 5.4 with no C module: a decoder that keeps the
+-- difference between [] and {} (arrays and objects carry marker metatables) and keeps integers
+-- exact (an integer literal that fits 64 bits is a Lua integer, math.type "integer", so metadata
+-- such as 9007199254740993 is echoed verbatim), and an encoder that emits [] for marked empty
+-- lists, integers as integers, and object keys in a stable order. Null is json.null, a unique
+-- read-only table (compare with ==; json.typeof says "null").
 
 local json = {}
 
@@ -9,7 +11,11 @@ local ARRAY = { __jsontype = "array" }
 local OBJECT = { __jsontype = "object" }
 local RAW = { __jsontype = "raw" }
 
-json.null = cjson.null
+json.null = setmetatable({}, {
+  __name = "json.null",
+  __tostring = function() return "null" end,
+  __newindex = function() error("json.null is read-only", 2) end,
+})
 
 function json.array(t)
   return setmetatable(t or {}, ARRAY)
@@ -119,7 +125,8 @@ local function decode_string(s, i)
   local parts = {}
   local j = i + 1
   while true do
-    local p = s:find('["\\%c]', j)
+    -- RFC 8259: only U+0000 to U+001F must be escaped (DEL, 0x7F, may appear raw)
+    local p = s:find('["\\\0-\31]', j)
     if not p then decode_error(i, "unterminated string") end
     if p > j then parts[#parts + 1] = s:sub(j, p - 1) end
     local c = s:sub(p, p)
@@ -258,6 +265,7 @@ local function encode_string(s)
 end
 
 local function encode_number(v)
+  if math.type(v) == "integer" then return string.format("%d", v) end
   if v ~= v or v == math.huge or v == -math.huge then
     error("cannot encode a non-finite number")
   end
@@ -338,10 +346,30 @@ end
 
 -- Deep copy keeping the array/object markers.
 function json.copy(v)
-  if type(v) ~= "table" then return v end
+  if type(v) ~= "table" or v == json.null then return v end
   local out = {}
   for k, x in pairs(v) do out[k] = json.copy(x) end
   return setmetatable(out, getmetatable(v))
+end
+
+-- Inside collate-sandbox / collate-run the C front preloads the same encoder in C
+-- (sandbox/src/json_native.c): rendering was half the CPU of a create. This file's encoder stays
+-- the reference; COLLATE_SANDBOX_VERIFY_JSON=1 (the sandbox suites) encodes with both and fails
+-- on any difference.
+local has_native, native = pcall(require, "collate_sandbox.native")
+if has_native then
+  local native_encode, lua_encode = native.json_encode, json.encode
+  if os.getenv("COLLATE_SANDBOX_VERIFY_JSON") == "1" then
+    function json.encode(v)
+      local fast, slow = native_encode(v, json.null, RAW, ARRAY, OBJECT), lua_encode(v)
+      if fast ~= slow then
+        error("native JSON encoder differs: " .. fast:sub(1, 200) .. " <> " .. slow:sub(1, 200))
+      end
+      return fast
+    end
+  else
+    function json.encode(v) return native_encode(v, json.null, RAW, ARRAY, OBJECT) end
+  end
 end
 
 return json

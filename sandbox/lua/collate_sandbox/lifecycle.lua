@@ -214,7 +214,8 @@ function EFFECTS.schedule_payer_event(st, a, t)
   if s.info_request and a.receipts == 1 then
     schedule(st, a, s.info_request.seconds, "payer_information_request", t)
   else
-    schedule(st, a, s.decision_seconds or lifecycle.DECISION, "payer_decision", t)
+    local override = st.payer_timing and st.payer_timing[a.payer_id] -- POST /_sandbox/payer-timing
+    schedule(st, a, override or s.decision_seconds or lifecycle.DECISION, "payer_decision", t)
   end
 end
 

@@ -8,7 +8,7 @@ local persist = {}
 
 persist.HEADER = "-- collate-sandbox state v1\n"
 
--- Values that are not plain data are written by name: the marker metatables, cjson.null, the
+-- Values that are not plain data are written by name: the marker metatables, json.null, the
 -- scenario tables (shared with the scenarios module, compared by identity nowhere but kept shared).
 local function registry()
   local clock = require "collate_sandbox.clock"
@@ -25,8 +25,8 @@ local function registry()
 end
 
 -- the state's own fields that are rebuilt, not saved
-local SKIP = { log = true, log_first = true, log_last = true, render_cache = true, fmt = true, fmt_date = true,
-  base_url = true }
+local SKIP = { log = true, log_first = true, log_last = true, log_bytes = true, render_cache = true, fmt = true,
+  fmt_date = true, base_url = true }
 
 function persist.dump(st)
   local _, by_value = registry()

@@ -1,6 +1,7 @@
 -- The standard questionnaire (contract §6.2, §3.4), answer validation (§2.7, §3.5), the merge by
 -- top-level linkId, and the question/issue part of the requirements (§3.3).
 local json = require "collate_sandbox.json"
+local suggest = require "collate_sandbox.suggest"
 local timefmt = require "collate_sandbox.timefmt"
 local validate = require "collate_sandbox.validate"
 
@@ -137,6 +138,32 @@ end
 
 local validate_item
 
+-- linkIds of a level of the questionnaire, in its order
+local function link_ids(defs)
+  local list = {}
+  for id, def in pairs(defs) do list[#list + 1] = { id = id, order = def.order } end
+  table.sort(list, function(x, y) return x.order < y.order end)
+  local out = json.array({})
+  for i, x in ipairs(list) do out[i] = x.id end
+  return out
+end
+
+-- The issue, and in issues.details (the error's details, http.bad_request) what the name could
+-- have been: its close matches and the linkIds of that level; the top level's linkIds too.
+local function unknown_link_id(id, defs, loc, issues)
+  local allowed = link_ids(defs)
+  local close = json.array(suggest.close(id, allowed))
+  local hint = #close > 0 and ("; did you mean " .. table.concat(close, " or ") .. "?")
+    or ("; the questionnaire's linkIds here: " .. table.concat(allowed, ", ") .. ".")
+  add(issues, "unknown_link_id", loc, "Unknown linkId " .. id .. hint)
+  local details = issues.details or {}
+  issues.details = details
+  details.questionnaireLinkIds = details.questionnaireLinkIds or link_ids(TOP)
+  details.unknownLinkIds = details.unknownLinkIds or json.array({})
+  details.unknownLinkIds[#details.unknownLinkIds + 1] = { linkId = id, location = json.copy(loc),
+    closeMatches = close, allowed = allowed }
+end
+
 local function validate_siblings(list, defs, loc, issues, top)
   if json.typeof(list) ~= "array" then return add(issues, "invalid_type", loc, "Must be an array.") end
   local seen = {}
@@ -179,7 +206,7 @@ validate_item = function(it, defs, loc, issues)
     "Must be a string.") end
   local def = defs[it.linkId]
   if not def then
-    add(issues, "unknown_link_id", loc_with(loc, "linkId"), "Unknown linkId " .. it.linkId .. ".")
+    unknown_link_id(it.linkId, defs, loc_with(loc, "linkId"), issues)
     return nil
   end
   local a, sub = it.answer, it.item

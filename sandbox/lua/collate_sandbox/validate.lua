@@ -29,7 +29,8 @@ local type_names = {
 local function check(value, schema, loc, issues)
   if value == json.null then
     if not schema.nullable then
-      add(issues, "invalid_type", loc, "Must be " .. type_names[schema.type] .. ", not null.")
+      local name = type_names[schema.type]
+      add(issues, "invalid_type", loc, name and "Must be " .. name .. ", not null." or "Must not be null.")
     end
     return
   end

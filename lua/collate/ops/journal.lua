@@ -1,5 +1,6 @@
--- A resumable run's journal: an append-only JSON-lines file mapping each input case to its
--- idempotency key, its authorization and the last state seen.
+-- The journal of the earlier bulk runs (before collate.ops.store): an append-only JSON-lines file
+-- mapping each input case to its idempotency key, its authorization and the last state seen. Kept
+-- so that `submit-batch --journal PATH` can import such a file into a store.
 --
 --   local j = journal.open("batch.journal")   -- reads what a previous run left
 --   local rec = j:get("case-17")               -- nil, or {case, key, auth, status, outcome, ...}
