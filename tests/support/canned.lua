@@ -93,7 +93,14 @@ function M.run_client(script, o)
   o = o or {}
   local file = os.tmpname()
   fs.write_file(file, script)
-  local p = io.popen("env " .. (o.env or "") .. " " .. q(lua_bin()) .. " " .. q(file) .. " 2>&1")
+  -- the sanitized pass: a child interpreter that is not ours (luajit) gets the ASan runtime the
+  -- sanitized collate.core needs preloaded (docs/testing.md)
+  local preload = os.getenv("COLLATE_ASAN_PRELOAD")
+  local env = o.env or ""
+  if preload and preload ~= "" and lua_bin() ~= os.getenv("LUA54") then
+    env = env .. " LD_PRELOAD=" .. q(preload) .. " ASAN_OPTIONS=detect_leaks=0"
+  end
+  local p = io.popen("env " .. env .. " " .. q(lua_bin()) .. " " .. q(file) .. " 2>&1")
   local out = p:read("*a")
   p:close()
   os.remove(file)
