@@ -9,6 +9,8 @@ local M = {}
 -- The seed's status-aware poll intervals, in seconds of the API's clock: 5 while Collate
 -- works, 30 while the payer does.
 M.intervals = { processing = 5, waiting_on_payer = 30 }
+-- seconds of the API's clock between reads of a handoff still `offered` (manual_handoff)
+M.handoff_activation_interval = 1
 
 M.TERMINAL = { completed = true, canceled = true }
 
@@ -297,6 +299,19 @@ function M.manual_handoff(client, auth, opts)
   local handoff = client.authorizations.manual_handoffs.create{
     authorization_id = auth.id, if_match = auth.version,
     accepted_review_snapshot_id = covers.review_snapshot_id }
+  -- a handoff may be created `offered` and become `active` a moment later (contract §3.1
+  -- ManualHandoff.state): grants and closes need it active, so wait for that
+  local s = settings(opts)
+  local deadline = s.clock() + (opts.activation_timeout or 120)
+  while handoff.state == "offered" do
+    if s.clock() >= deadline then
+      error(errors.new({ kind = "timeout", retryable = false, code = "workflow_deadline",
+        message = "workflow.manual_handoff: " .. handoff.id .. " still offered after "
+          .. (opts.activation_timeout or 120) .. " s" }), 0)
+    end
+    s.sleep(M.handoff_activation_interval / s.time_scale)
+    handoff = client.authorizations.manual_handoffs.retrieve{ authorization_id = auth.id, handoff_id = handoff.id }
+  end
   local grant = client.authorizations.manual_handoffs.create_access_grant{
     authorization_id = auth.id, handoff_id = handoff.id }
   if opts.on_grant then opts.on_grant(grant) end
