@@ -131,11 +131,21 @@ function M.attach(client, auth, file)
   end
   local name = file.file_name or (file.path and file.path:match("([^/]+)$"))
   if not name then error(errors.invalid_argument("workflow.attach: file_name or path is required"), 2) end
-  local created = client.files.create{
-    file_name = name,
-    content_type = file.content_type or "application/pdf",
-    purpose = "authorization_attachment" }
-  client.files.upload{ upload = created.upload, path = file.path, data = file.data }
+  local function create()
+    return client.files.create{
+      file_name = name,
+      content_type = file.content_type or "application/pdf",
+      purpose = "authorization_attachment" }
+  end
+  local created = create()
+  local ok, err = pcall(client.files.upload, { upload = created.upload, path = file.path, data = file.data })
+  if not ok then
+    -- upload URLs expire (their host answers 403): once, a fresh file and URL
+    local expired = errors.is_error(err) and err.status_code == 403 and err.operation == "files.upload"
+    if not expired then error(err, 0) end
+    created = create()
+    client.files.upload{ upload = created.upload, path = file.path, data = file.data }
+  end
   local ready = client.files.complete{ file_id = created.file.id }
   return client.authorizations.attachments.create{
     authorization_id = auth.id, if_match = auth.version, file_id = ready.id,

@@ -26,7 +26,11 @@ function files.create(st, body, now)
     id = id, status = "pending_upload", fileName = body.fileName, contentType = body.contentType,
     purpose = body.purpose, created_at = now, token = token,
   }
-  if st.realism then f.upload_expires = now + realism.UPLOAD_TTL end
+  if st.realism then
+    f.upload_expires = now + realism.UPLOAD_TTL
+    -- a fast realtime clock must not turn minutes into less than a wall second
+    if st.clock.mode == "realtime" then f.upload_expires_wall = st.clock.wall() + realism.UPLOAD_TTL_WALL_MIN end
+  end
   st.files[id] = f
   st.uploads[token] = f
   return f
@@ -64,7 +68,9 @@ local function store_upload(st, req, token, now, request_id)
   local f = st.uploads[token]
   local function err(status, code, message) return realism.storage_error(status, code, message, request_id) end
   if not f then return err(403, "AccessDenied", "Access Denied") end
-  if f.upload_expires and now >= f.upload_expires then return err(403, "AccessDenied", "Request has expired") end
+  local expired = f.upload_expires and now >= f.upload_expires and
+    (not f.upload_expires_wall or st.clock.wall() >= f.upload_expires_wall)
+  if expired then return err(403, "AccessDenied", "Request has expired") end
   if media_type(req.headers["content-type"]) ~= f.contentType then
     return err(403, "SignatureDoesNotMatch",
       "The request signature we calculated does not match the signature you provided.")
@@ -73,7 +79,9 @@ local function store_upload(st, req, token, now, request_id)
   if req.body_too_large or size > files.UPLOAD_LIMIT then
     return err(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
   end
-  if f.upload_used then return err(403, "AccessDenied", "Access Denied") end
+  -- an object store takes the same URL again until it expires (the bytes are replaced) while the
+  -- file waits for files.complete; after that the URL is spent
+  if f.upload_used and f.status ~= "uploaded" then return err(403, "AccessDenied", "Access Denied") end
   return nil, f
 end
 

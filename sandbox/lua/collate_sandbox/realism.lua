@@ -7,6 +7,7 @@ local timefmt = require "collate_sandbox.timefmt"
 local realism = {}
 
 realism.UPLOAD_TTL = 900        -- virtual seconds an upload URL stays valid
+realism.UPLOAD_TTL_WALL_MIN = 60 -- and at least these wall seconds on a realtime clock
 realism.ACTIVATION = 2          -- virtual seconds a manual handoff stays offered
 realism.JITTER_MS = { 2, 25 }   -- extra wall-clock latency per API request, uniform
 realism.UNAVAILABLE_RATE = 0.02 -- share of API requests answered 503 without being processed
