@@ -50,6 +50,18 @@ local function new_context(settings, secret)
   local ctx = { settings = settings }
   ctx.transport = settings.transport or M.default_transport(settings)
   ctx.auth_header = "Bearer " .. secret
+  -- A server or proxy that echoes the request (its Authorization header) into an error would
+  -- put the key in the error's message, body, details or issues: core.redact takes it out of
+  -- every string in them (decoded bodies are trees; data from JSON has no cycles, `seen` is for
+  -- safety).
+  local function redact(value, seen)
+    if type(value) == "string" then return core.redact(value, secret) end
+    if type(value) ~= "table" or seen[value] then return value end
+    seen[value] = true
+    for k, v in pairs(value) do value[k] = redact(v, seen) end
+    return value
+  end
+  ctx.redact = function(info) return redact(info, {}) end
   return ctx
 end
 
@@ -74,6 +86,7 @@ local function perform(ctx, request, options, decode)
   })
   if value == nil then
     meta_or_err.path = request.path
+    ctx.redact(meta_or_err)
     return nil, meta_or_err
   end
   ctx.last_response = meta_or_err
@@ -91,11 +104,20 @@ local function build(name, params)
   end
   local api, options, err = split_options(name, params)
   if err then raise(err) end
-  local request, message = core.build_request(name, api, options and options.extra_headers)
+  local request, _, message = core.build_request(name, api, options and options.extra_headers)
   if not request then raise(errors.invalid_argument(message)) end
   return request, options
 end
 M.build = build
+
+-- A call on a client after client.close(): refused before any I/O.
+local function check_open(ctx, name)
+  if ctx.closed then
+    raise(errors.invalid_argument(name .. ": the client is closed (client.close() was called); "
+      .. "make another with collate.new"))
+  end
+end
+M.check_open = check_open
 
 -- A plain route: build, perform, convert.
 local function route_method(ctx, name)
@@ -103,6 +125,7 @@ local function route_method(ctx, name)
   local public = name == "health" -- the one route without authentication
   return function(params)
     local request, options = build(name, params)
+    check_open(ctx, name)
     if public then request.authenticated = false end
     local value, failure = perform(ctx, request, options)
     if value == nil then raise(failure) end
@@ -119,6 +142,8 @@ function M.new(options)
   local close_uploads
 
   local function close()
+    if ctx.closed then return end
+    ctx.closed = true
     ctx.transport.close()
     if close_uploads then close_uploads() end
   end
@@ -145,6 +170,7 @@ function M.new(options)
     perform = function(request, opts, decode) return perform(ctx, request, opts, decode) end,
     settings = settings,
     build = build,
+    check_open = function(name) check_open(ctx, name) end,
     default_transport = M.default_transport,
   })
 

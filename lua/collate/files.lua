@@ -114,6 +114,7 @@ function M.install(client, env)
     if colon then raise(colon) end
     local problem = check_upload_args(p)
     if problem then raise(errors.invalid_argument(problem)) end
+    env.check_open("files.upload")
     local up = p.upload
     local headers = {}
     for k, v in pairs(up.headers or {}) do headers[k] = v end
@@ -147,6 +148,7 @@ function M.install(client, env)
     local params = {}
     for k, v in pairs(p) do if k ~= "path" then params[k] = v end end
     local request, options = env.build("files.download", params)
+    env.check_open("files.download")
     local part = path and (path .. ".part") or nil
     request.out_file = part
     if part then -- streamed to disk: the download's own limit, not the in-memory one

@@ -4,6 +4,7 @@
  * bridge keeps one literal, for when the app itself failed. */
 #include "sandbox_internal.h"
 #include "header_values.h"
+#include "json_native.h"
 #include "traceback.h"
 
 #include "paths.h"
@@ -138,6 +139,10 @@ int bridge_open(struct collate_sandbox *s, char *err, size_t errlen)
   char perr[512] = "";
   /* not fatal: LUA_PATH may still lead to the app; the require error then says where it looked */
   collate_paths_setup_sandbox(L, perr, sizeof perr);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, collate_sandbox_open_native);
+  lua_setfield(L, -2, "collate_sandbox.native");
+  lua_pop(L, 1);
   lua_pushcfunction(L, collate_traceback);
   lua_pushcfunction(L, load_module);
   int rc = lua_pcall(L, 0, 0, 1);

@@ -2,8 +2,21 @@
  * decoded by json_decode.c, request bodies encoded by json.c. */
 #include "core.h"
 
+/* The core's one failure shape, `nil, kind, message` (plus an optional code from a transfer):
+ * request.c's checks report `nil, message`, always an invalid argument; the kind is added here
+ * once rather than at each of its refusals. */
+static int l_build_request(lua_State *L) {
+  int n = collate_l_build_request(L);
+  if (n == 2 && lua_isnil(L, -2)) {
+    lua_pushliteral(L, "invalid_argument");
+    lua_insert(L, -2);
+    return 3;
+  }
+  return n;
+}
+
 static const luaL_Reg functions[] = {
-  {"build_request", collate_l_build_request},
+  {"build_request", l_build_request},
   {"check_headers", collate_l_check_headers},
   {"to_wire", collate_l_to_wire},
   {"from_wire", collate_l_from_wire},

@@ -14,7 +14,10 @@
 
 struct check {
   lua_State *L;
-  int visiting; /* stack index: table -> path length where it was entered */
+  /* the tables on the way to the current value and the path length where each was entered:
+   * a table met again among its own ancestors is a cycle (one met twice elsewhere is shared) */
+  const void *ancestors[MAX_DEPTH + 2];
+  size_t entered_at[MAX_DEPTH + 2];
   size_t len;
   char path[600];
 };
@@ -115,23 +118,24 @@ static int check_table(struct check *c, int idx, int depth) {
   char first_name[4 * KEY_SHOWN + 4];
   first_name[0] = '\0';
 
+  const void *self = lua_topointer(L, idx);
+  int a;
   if (depth > MAX_DEPTH) return problem(c, "is nested deeper than %s levels", "200");
   if (!lua_checkstack(L, 8)) return problem(c, "is nested too deeply%s", "");
-  lua_pushvalue(L, idx);
-  lua_rawget(L, c->visiting);
-  if (!lua_isnil(L, -1)) {
-    size_t at = (size_t)lua_tonumber(L, -1);
-    char ancestor[sizeof c->path];
-    lua_pop(L, 1);
-    memcpy(ancestor, c->path, at);
-    ancestor[at] = '\0';
-    return problem(c, "refers back to %s (a cycle): JSON cannot encode cycles",
-                   at > 0 ? ancestor : "the body");
+  for (a = 0; a < depth; a++) {
+    size_t at;
+    if (c->ancestors[a] != self) continue;
+    at = c->entered_at[a];
+    if (at > 0)
+      lua_pushlstring(L, c->path, at); /* the ancestor's path is a prefix of this one */
+    else
+      lua_pushliteral(L, "the body");
+    problem(c, "refers back to %s (a cycle): JSON cannot encode cycles", lua_tostring(L, -1));
+    lua_remove(L, -2);
+    return 0;
   }
-  lua_pop(L, 1);
-  lua_pushvalue(L, idx);
-  lua_pushnumber(L, (lua_Number)c->len);
-  lua_rawset(L, c->visiting);
+  c->ancestors[depth] = self;
+  c->entered_at[depth] = c->len;
 
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
@@ -181,9 +185,6 @@ static int check_table(struct check *c, int idx, int depth) {
     snprintf(buf, sizeof buf, "%lu", (unsigned long)i);
     return problem(c, "has a hole at [%s]: an array must hold items 1..n without gaps", buf);
   }
-  lua_pushvalue(L, idx);
-  lua_pushnil(L);
-  lua_rawset(L, c->visiting);
   return 1;
 }
 
@@ -220,21 +221,18 @@ static int check_value(struct check *c, int idx, int depth) {
 
 int collate_json_check(lua_State *L, int idx, const char *name) {
   struct check c;
-  int ok;
+  int top = lua_gettop(L);
   idx = lua_absindex(L, idx);
   c.L = L;
   c.len = 0;
   c.path[0] = '\0';
   if (name != NULL) append(&c, name, strlen(name));
-  lua_newtable(L);
-  c.visiting = lua_gettop(L);
-  ok = check_value(&c, idx, 0);
-  if (ok) {
-    lua_settop(L, c.visiting - 1);
+  if (check_value(&c, idx, 0)) {
+    lua_settop(L, top);
     return 1;
   }
   /* keep only the message */
-  lua_replace(L, c.visiting);
-  lua_settop(L, c.visiting);
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
   return 0;
 }

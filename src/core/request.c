@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "casing.h"
 #include "core.h"
@@ -395,17 +396,21 @@ static int push_body(lua_State *L, const struct collate_route *r, int params) {
     return 0;
   }
   lua_replace(L, src);
-  if (!check_metadata_size(L, src)) {
-    lua_replace(L, src);
-    return 0;
-  }
+  lua_pushvalue(L, src); /* the converted table, for the metadata size */
   if (!collate_json_encode(L, src)) {
     lua_pushfstring(L, "cannot encode the body as JSON: %s", lua_tostring(L, -1));
+    lua_replace(L, src);
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_replace(L, src);
+  /* metadata is part of the body: a body within the limit has metadata within it */
+  if (lua_rawlen(L, src) > METADATA_MAX_BYTES && !check_metadata_size(L, lua_gettop(L))) {
     lua_replace(L, src);
     lua_pop(L, 1);
     return 0;
   }
-  lua_replace(L, src);
+  lua_pop(L, 1);
   if (lua_rawlen(L, src) > BODY_MAX_BYTES) {
     char n[32];
     snprintf(n, sizeof n, "%lu", (unsigned long)lua_rawlen(L, src));
@@ -415,6 +420,22 @@ static int push_body(lua_State *L, const struct collate_route *r, int params) {
     return 0;
   }
   return 1;
+}
+
+/* Removes from headers a name equal to name but for case ("content-type" and "Content-Type"),
+ * so that a caller's header replaces the client's instead of going out beside it. */
+static void remove_same_name(lua_State *L, int headers, const char *name) {
+  luaL_checkstack(L, 4, "collate: headers");
+  lua_pushnil(L);
+  while (lua_next(L, headers) != 0) {
+    const char *k = lua_tostring(L, -2);
+    lua_pop(L, 1);
+    if (strcmp(k, name) != 0 && strcasecmp(k, name) == 0) {
+      lua_pushnil(L);
+      lua_rawset(L, headers);
+      return; /* the client's own headers have one spelling each */
+    }
+  }
 }
 
 /* core.build_request(route_name, params, extra_headers?) -> {method, path, headers, body,
@@ -513,6 +534,7 @@ int collate_l_build_request(lua_State *L) {
   if (extra) {
     lua_pushnil(L);
     while (lua_next(L, extra) != 0) {
+      remove_same_name(L, headers, lua_tostring(L, -2)); /* one header per name, the caller's */
       lua_pushvalue(L, -2);
       lua_insert(L, -2);
       lua_rawset(L, headers);

@@ -388,9 +388,16 @@ describe("input hardening", function()
       local created = c.files.create{ file_name = "a.pdf", content_type = "application/pdf",
         purpose = "authorization_attachment" }
       c.close()
+      c.close() -- twice is harmless
+      assert.are.equal(200, sb:control("DELETE", "/_sandbox/requests").status)
       local ok, err = pcall(c.files.upload, { upload = created.upload, data = "%PDF-1.4" })
       assert.is_false(ok)
-      assert.is_true(has(tostring(err), "closed"), tostring(err))
+      assert.are.equal("invalid_argument", err.kind, tostring(err))
+      assert.is_true(has(err.message, "files.upload: the client is closed"), tostring(err))
+      ok, err = pcall(c.payers.list, {})
+      assert.is_false(ok)
+      assert.is_true(has(err.message, "payers.list: the client is closed"), tostring(err))
+      assert.are.equal(0, logged())
     end)
   end)
 end)

@@ -141,6 +141,79 @@ describe("network hardening", function()
     end)
   end)
 
+  describe("proxies for https:// (CONNECT tunnels to nginx's TLS in front of the sandbox)", function()
+    local tls, https_proxy, connect_proxy
+    local ok_tls, nginx_tls = pcall(require, "tls.nginx_tls")
+
+    setup(function()
+      if ok_tls then ok_tls, tls = pcall(nginx_tls.start, { upstream = sb.url }) end
+      if ok_tls then
+        connect_proxy = canned.start("connect")
+        https_proxy = canned.https_proxy(tls)
+      end
+    end)
+
+    teardown(function()
+      if https_proxy then https_proxy.stop() end
+      if connect_proxy then connect_proxy:stop() end
+      if ok_tls and tls then tls:stop() end
+    end)
+
+    local function base() return "https://localhost:" .. tls.port end
+    local function only_tunnels(lines)
+      assert.is_true(#lines >= 1, "the proxy saw no tunnel")
+      for _, line in ipairs(lines) do
+        assert.are.equal("CONNECT localhost:" .. tls.port .. " HTTP/1.1", line)
+      end
+    end
+
+    it("honours https_proxy / ALL_PROXY for https://, as a tunnel the key stays inside", function()
+      if not ok_tls then return pending("nginx/openssl TLS fixture unavailable") end
+      for _, var in ipairs({ "https_proxy", "ALL_PROXY" }) do
+        local before = #connect_proxy:requests()
+        local out = canned.run_client(child(([[
+          local client = collate.new{ api_key = KEY, environment = URL, ca_file = CA, max_retries = 0 }
+          report(pcall(client.payers.list, {}))
+        ]]):gsub("KEY", string.format("%q", sb.key)):gsub("URL", string.format("%q", base()))
+           :gsub("CA", string.format("%q", tls.ca_file))), { env = var .. "=" .. connect_proxy.url })
+        assert.matches("result ok", out, 1, true)
+        local lines = connect_proxy:requests()
+        assert.is_true(#lines > before, var .. " was not used:\n" .. out)
+        only_tunnels(lines)
+      end
+    end)
+
+    it("honours NO_PROXY", function()
+      if not ok_tls then return pending("nginx/openssl TLS fixture unavailable") end
+      local out = canned.run_client(child(([[
+        local client = collate.new{ api_key = KEY, environment = URL, ca_file = CA, max_retries = 0 }
+        report(pcall(client.payers.list, {}))
+      ]]):gsub("KEY", string.format("%q", sb.key)):gsub("URL", string.format("%q", base()))
+         :gsub("CA", string.format("%q", tls.ca_file))), { env = "https_proxy=" .. trap.url .. " NO_PROXY=localhost" })
+      assert.matches("result ok", out, 1, true)
+      assert_trap_empty()
+    end)
+
+    it("takes an explicit http:// or https:// proxy (the proxy's CA from ca_file)", function()
+      if not ok_tls then return pending("nginx/openssl TLS fixture unavailable") end
+      local client = collate.new{ api_key = sb.key, environment = base(), ca_file = tls.ca_file,
+                                  proxy = connect_proxy.url }
+      assert.is_table(client.payers.list{})
+      only_tunnels(connect_proxy:requests())
+      if not https_proxy then return pending("libnginx-mod-stream missing: no HTTPS proxy") end
+      local before = #https_proxy.connect:requests()
+      client = collate.new{ api_key = sb.key, environment = base(), ca_file = tls.ca_file, proxy = https_proxy.url }
+      assert.is_table(client.payers.list{})
+      assert.are.equal(before + 1, #https_proxy.connect:requests())
+      only_tunnels(https_proxy.connect:requests())
+      -- an HTTPS proxy whose certificate does not verify: kind tls, nothing tunnelled
+      local untrusted = collate.new{ api_key = sb.key, environment = base(), proxy = https_proxy.url,
+                                     max_retries = 0 }
+      assert.are.equal("tls", raises(untrusted.payers.list, {}).kind)
+      assert.are.equal(before + 1, #https_proxy.connect:requests())
+    end)
+  end)
+
   describe("redirects", function()
     it("are not followed: the redirect target never sees the key", function()
       local srv = canned.start("redirect", trap.url .. "/v1/payers")
@@ -215,6 +288,20 @@ describe("network hardening", function()
       assert.is_nil(io.open(path .. ".part", "rb"), "no partial file")
       -- to a string: the client's max_response_bytes
       assert.are.equal("response_too_large", raises(client.files.download, { file_id = created.file.id }).code)
+    end)
+  end)
+
+  describe("errors", function()
+    it("never carry the key, even when a server echoes the Authorization header", function()
+      local srv = canned.start("echo_auth")
+      local key = "sk_test_echo_" .. tostring(os.time())
+      local client = collate.new{ api_key = key, environment = srv.url, max_retries = 0 }
+      local err = raises(client.payers.list, {})
+      srv:stop()
+      assert.are.equal("bad_request", err.code)
+      assert.matches("cannot use Bearer [REDACTED]", err.message, 1, true)
+      assert.is_nil(tostring(err):find(key, 1, true))
+      assert.are.equal("cannot use Bearer [REDACTED]", err.body.error.message)
     end)
   end)
 

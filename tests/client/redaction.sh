@@ -11,7 +11,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 COLLATE_LOG=debug COLLATE_TEST_API_KEY=$canary "$busted" --lua="$lua" -o utfTerminal \
   tests/client/slice_spec.lua tests/client/resilience_spec.lua tests/client/methods_spec.lua \
-  tests/client/redaction_spec.lua tests/client/hardening_net_spec.lua >"$out" 2>&1
+  tests/client/redaction_spec.lua tests/client/hardening_net_spec.lua \
+  tests/client/hardening_input_spec.lua >"$out" 2>&1
 rc=$?
 tail -5 "$out"
 [ $rc -eq 0 ] || { cat "$out"; fail "the suites failed under debug logging"; }

@@ -61,16 +61,22 @@ for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
 [ -s "$tmp/port" ] || { cat "$tmp/sandbox.log"; fail "the installed collate-sandbox did not start"; }
 export COLLATE_BASE_URL=http://127.0.0.1:$(cat "$tmp/port") COLLATE_API_KEY=sk_test_local
 
-run_plain() { # interpreter, lua version
-  local lua=$1 v=$2
+run_plain() { # lua version, interpreter command...
+  local v=$1
+  shift
   (cd "$tmp" && LUA_PATH="$prefix/share/lua/$v/?.lua;$prefix/share/lua/$v/?/init.lua;;" \
-     LUA_CPATH="$prefix/lib/lua/$v/?.so;;" "$lua" "$check")
+     LUA_CPATH="$prefix/lib/lua/$v/?.so;;" "$@" "$check")
 }
-out=$(run_plain lua5.4 5.4 2>&1) || { echo "$out"; fail "lua5.4"; }
+# the sanitized pass (tests/CMakeLists.txt): LUA54 is collate-lua-asan, and luajit, not ours,
+# gets the ASan runtime the sanitized core needs preloaded
+luajit=(luajit)
+[ -n "${COLLATE_ASAN_PRELOAD:-}" ] &&
+  luajit=(env LD_PRELOAD="$COLLATE_ASAN_PRELOAD" ASAN_OPTIONS=detect_leaks=0 luajit)
+out=$(run_plain 5.4 "${LUA54:-lua5.4}" 2>&1) || { echo "$out"; fail "lua5.4"; }
 echo "lua5.4: $out"
 grep -q "^install ok: Lua 5.4" <<<"$out" || fail "lua5.4 did not finish the check"
 if [ "$mode" = cmake ] && [ -e "$prefix/lib/lua/5.1/collate/core.so" ] && command -v luajit >/dev/null; then
-  out=$(run_plain luajit 5.1 2>&1) || { echo "$out"; fail "luajit"; }
+  out=$(run_plain 5.1 "${luajit[@]}" 2>&1) || { echo "$out"; fail "luajit"; }
   echo "luajit: $out"
   grep -q "^install ok: Lua 5.1, LuaJIT" <<<"$out" || fail "luajit did not finish the check"
 fi

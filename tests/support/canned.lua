@@ -93,11 +93,54 @@ function M.run_client(script, o)
   o = o or {}
   local file = os.tmpname()
   fs.write_file(file, script)
-  local p = io.popen("env " .. (o.env or "") .. " " .. q(lua_bin()) .. " " .. q(file) .. " 2>&1")
+  -- the sanitized pass: a child interpreter that is not ours (luajit) gets the ASan runtime the
+  -- sanitized collate.core needs preloaded (docs/testing.md)
+  local preload = os.getenv("COLLATE_ASAN_PRELOAD")
+  local env = o.env or ""
+  if preload and preload ~= "" and lua_bin() ~= os.getenv("LUA54") then
+    env = env .. " LD_PRELOAD=" .. q(preload) .. " ASAN_OPTIONS=detect_leaks=0"
+  end
+  local p = io.popen("env " .. env .. " " .. q(lua_bin()) .. " " .. q(file) .. " 2>&1")
   local out = p:read("*a")
   p:close()
   os.remove(file)
   return out
+end
+
+-- An HTTPS proxy: nginx's stream module terminating TLS (with the TLS fixture's certificate for
+-- 127.0.0.1 / localhost) in front of a canned CONNECT proxy. nil, reason when the stream module
+-- is not installed (libnginx-mod-stream).
+--   local p = canned.https_proxy(tls) -- p.url ("https://localhost:PORT"), p.connect:requests(), p:stop()
+local STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+function M.https_proxy(tls)
+  if not io.open(STREAM_MODULE, "rb") then return nil, STREAM_MODULE .. " missing" end
+  local nginx = require "support.nginx"
+  local connect = M.start("connect")
+  local dir = fs.temp_dir()
+  local ok, server = pcall(nginx.start, { dir = dir, render = function(port)
+    return table.concat({
+      "load_module " .. STREAM_MODULE .. ";",
+      "daemon off;", "master_process on;", "worker_processes 1;",
+      "pid " .. dir .. "/nginx.pid;", "error_log " .. dir .. "/error.log info;",
+      "events { worker_connections 64; }",
+      "stream {",
+      "  server {",
+      "    listen 127.0.0.1:" .. port .. " ssl;",
+      "    ssl_certificate " .. tls.dir .. "/server.pem;",
+      "    ssl_certificate_key " .. tls.dir .. "/server.key;",
+      "    proxy_pass 127.0.0.1:" .. connect.port .. ";",
+      "  }",
+      "}", "" }, "\n")
+  end })
+  if not ok then
+    connect:stop()
+    os.execute("rm -rf " .. q(dir))
+    error(server, 0)
+  end
+  return {
+    url = "https://localhost:" .. server.port, connect = connect,
+    stop = function() server:stop() connect:stop() end,
+  }
 end
 
 return M

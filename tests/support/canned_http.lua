@@ -5,6 +5,7 @@
 --   redirect LOCATION        every request: 302 with Location
 --   big BYTES length|chunked every request: 200 application/json of BYTES bytes
 --   error_crlf               every request: 400 whose envelope message holds CR/LF/NUL
+--   echo_auth                every request: 400 whose envelope message echoes Authorization
 --   connect                  an HTTP CONNECT proxy (tunnels to loopback targets only)
 -- LOG_FILE gets one line per request head ("METHOD TARGET"), so a test can see what arrived.
 -- Started and stopped by tests/support/canned.lua.
@@ -128,6 +129,13 @@ local handlers = {
     respond(c, "400 Bad Request", { "Content-Type: application/json" },
       '{"error":{"code":"bad_request","message":"line one\\r\\ncollate: GET /forged -> 200\\u0000end",'
       .. '"retryable":false}}')
+  end,
+  echo_auth = function(c, head)
+    skip_body(c, head)
+    local auth = ""
+    for _, line in ipairs(head) do auth = line:match("^[Aa]uthorization:%s*(.*)$") or auth end
+    respond(c, "400 Bad Request", { "Content-Type: application/json" },
+      '{"error":{"code":"bad_request","message":"cannot use ' .. auth .. '","retryable":false}}')
   end,
   connect = connect_proxy,
 }

@@ -1,5 +1,5 @@
 -- Test fixture: starts collate-sandbox ($COLLATE_SANDBOX_BIN) on an ephemeral loopback port.
---   local sb = require("support.sandbox").start{args = {"--clock-mode", "step"}}
+--   local sb = require("support.sandbox").start{args = {"--clock-mode", "step"}, env = {NAME = value}}
 --   ($COLLATE_SANDBOX_REALISM=1 adds --realism unless default_mode = true)
 --   sb.url, sb.port, sb.key
 --   sb:request(method, path, body, headers)  -- bearer key added unless headers.Authorization == false;
@@ -29,6 +29,11 @@ function sandbox.start(o)
   -- COLLATE_TEST_API_KEY: a key of the run's choosing (the redaction test's canary)
   local key = o.key or os.getenv("COLLATE_TEST_API_KEY") or "sk_test_local"
   local cmd = { q(bin), "--port", "0", "--port-file", q(port_file) }
+  if o.env then -- extra environment of the sandbox process: {NAME = value}
+    local env = { "env" }
+    for k, v in pairs(o.env) do env[#env + 1] = q(k .. "=" .. v) end
+    cmd = { table.concat(env, " ") .. " " .. cmd[1], table.unpack(cmd, 2) }
+  end
   if key ~= "sk_test_local" then
     cmd[#cmd + 1] = "--api-key"
     cmd[#cmd + 1] = q(key)

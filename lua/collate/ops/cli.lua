@@ -138,11 +138,25 @@ function M.clock(o)
   return now, speed
 end
 
--- a lease owner name: host, process, and a random part (a pid can be reused)
-function M.owner()
+function M.hostname()
   local host = io.open("/proc/sys/kernel/hostname")
   local h = host and host:read("l") or "host"
   if host then host:close() end
+  return h
+end
+
+-- is process `pid` of this machine alive (Linux /proc)
+function M.alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") ~= "Z" -- a zombie is gone, only not yet reaped
+end
+
+-- a lease owner name: host, process, and a random part (a pid can be reused)
+function M.owner()
+  local h = M.hostname()
   local stat = io.open("/proc/self/stat")
   local pid = stat and stat:read("l"):match("^(%d+)") or "0"
   if stat then stat:close() end

@@ -91,7 +91,10 @@ function M.run(o, store, name)
   }
   -- intervals are API seconds: on a sandbox whose clock runs `scale` times faster they pass sooner
   ctx.scale = scale
-  if not o.dry_run then store:wake_people(ctx.now()) end
+  if not o.dry_run then
+    store:reclaim(cli.hostname(), cli.alive) -- leases of this machine's dead runs (a kill, a crash)
+    store:wake_people(ctx.now())
+  end
   if o.retry_failed and not o.dry_run then
     local n = store:retry_failed(ctx.now(), cli.operator(o))
     if n > 0 then io.stderr:write(name, ": ", n, " failed cases will be tried again\n") end
