@@ -130,6 +130,19 @@ describe("network hardening", function()
       assert_trap_empty()
     end)
 
+    it("never logs nor reports the proxy's credentials", function()
+      local out = canned.run_client(child([[
+        local client = collate.new{ api_key = "k", environment = "https://127.0.0.1:1", max_retries = 1,
+                                    proxy = "http://user:hunter2@127.0.0.1:1" }
+        local ok, err = pcall(client.payers.list, {})
+        report(ok, err)
+        print(tostring(err))
+      ]]), { env = "COLLATE_LOG=debug" })
+      assert.matches("result connection", out, 1, true)
+      assert.matches("collate: ! GET /v1/payers", out, 1, true) -- the debug log ran
+      assert.is_nil(out:find("hunter2", 1, true), out)
+    end)
+
     it("checks the proxy URL without echoing its credentials", function()
       local err = raises(collate.new, { api_key = "k", environment = "https://api.example.com",
                                         proxy = "socks5://user:hunter2@127.0.0.1:1080" })
@@ -265,6 +278,18 @@ describe("network hardening", function()
       err = raises(client.payers.list, { max_response_bytes = 16 })
       assert.are.equal("response_too_large", err.code)
       assert.matches("max_response_bytes", raises(collate.new, { api_key = "k", max_response_bytes = 0 }).message)
+    end)
+
+    it("holds inside collate.run too (the multi handle)", function()
+      local client = collate.new{ api_key = sb.key, environment = sb.url }
+      local code, page
+      collate.run(function()
+        local ok, err = pcall(client.payers.list, { max_response_bytes = 16 })
+        code = not ok and err.code
+        page = client.payers.list{}
+      end)
+      assert.are.equal("response_too_large", code)
+      assert.is_table(page.data)
     end)
   end)
 
