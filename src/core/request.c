@@ -104,11 +104,14 @@ static int quote_if_match(lua_State *L, int idx) {
   }
 }
 
+/* core.quote_if_match(v) -> '"17"' | nil, "invalid_argument", message */
 int collate_l_quote_if_match(lua_State *L) {
   if (quote_if_match(L, 1)) return 1;
   lua_pushnil(L);
   lua_insert(L, -2);
-  return 2;
+  lua_pushliteral(L, "invalid_argument");
+  lua_insert(L, -2);
+  return 3;
 }
 
 static int fail(lua_State *L, const struct collate_route *r, const char *fmt, const char *a,

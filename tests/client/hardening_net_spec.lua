@@ -72,6 +72,18 @@ describe("network hardening", function()
       assert_trap_empty()
     end)
 
+    it("refuses credentials in a request URL in the transport too (a second line of defence)", function()
+      local core = require "collate.core"
+      local h = core.http()
+      local status, kind, message = h:perform{ url = "http://127.0.0.1:1@127.0.0.2:" .. trap.port .. "/v1/payers",
+        headers = { Authorization = "Bearer " .. sb.key } }
+      h:close()
+      assert.is_nil(status)
+      assert.are.equal("invalid_argument", kind)
+      assert.matches("credentials", message, 1, true)
+      assert_trap_empty()
+    end)
+
     it("refuses a query or a fragment, naming the option", function()
       assert.matches("environment must not contain a query",
         raises(collate.new, { api_key = "k", environment = sb.url .. "/?x=1" }).message, 1, true)
