@@ -72,6 +72,10 @@ function M.run(request, policy)
 
     if log.level > 1 then log.failure(request, info) end
     info.attempts = attempt
+    -- the server's Retry-After (seconds), for callers that schedule their own next try
+    -- (scripts/ops/advance records it as the case's next look)
+    local after = status and headers and headers["retry-after"]
+    if after then info.retry_after = core.parse_retry_after(after) end
     info.method = request.method
     info.idempotency_key = request.idempotency_key
     local retry = info.retryable and attempt <= policy.max_retries

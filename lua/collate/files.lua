@@ -39,7 +39,7 @@ local function check_upload_args(p)
   end
   if up.method ~= nil and type(up.method) ~= "string" then return where .. ": upload.method must be a string" end
   if up.headers ~= nil then
-    local ok, message = core.check_headers(up.headers, "upload.headers")
+    local ok, _, message = core.check_headers(up.headers, "upload.headers")
     if not ok then return where .. ": " .. message end
   end
   if (p.data == nil) == (p.path == nil) then

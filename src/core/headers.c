@@ -125,7 +125,7 @@ int collate_check_headers(lua_State *L, int idx, const char *field, int for_api)
   return 1;
 }
 
-/* core.check_headers(headers, field) -> true | nil, message (upload.headers). */
+/* core.check_headers(headers, field) -> true | nil, "invalid_argument", message (upload.headers). */
 int collate_l_check_headers(lua_State *L) {
   const char *field = luaL_optstring(L, 2, "headers");
   if (collate_check_headers(L, 1, field, 0)) {
@@ -134,5 +134,7 @@ int collate_l_check_headers(lua_State *L) {
   }
   lua_pushnil(L);
   lua_insert(L, -2);
-  return 2;
+  lua_pushliteral(L, "invalid_argument");
+  lua_insert(L, -2);
+  return 3;
 }

@@ -9,6 +9,7 @@
 #include "core.h"
 #include "headers.h"
 #include "json.h"
+#include "request.h"
 #include "routes.h"
 #include "utf8.h"
 
@@ -103,11 +104,14 @@ static int quote_if_match(lua_State *L, int idx) {
   }
 }
 
+/* core.quote_if_match(v) -> '"17"' | nil, "invalid_argument", message */
 int collate_l_quote_if_match(lua_State *L) {
   if (quote_if_match(L, 1)) return 1;
   lua_pushnil(L);
   lua_insert(L, -2);
-  return 2;
+  lua_pushliteral(L, "invalid_argument");
+  lua_insert(L, -2);
+  return 3;
 }
 
 static int fail(lua_State *L, const struct collate_route *r, const char *fmt, const char *a,
@@ -143,7 +147,7 @@ static int fail_integer(lua_State *L, const struct collate_route *r, const struc
 /* Why s cannot be a path segment ID, or NULL. An ID is opaque, but it must stay one segment of
  * the path it is put in: "..", "/", "?", "#" would change the endpoint, "%" would be decoded by
  * the server, whitespace and control characters are never part of an API ID. */
-static const char *path_id_problem(const char *s, size_t len) {
+const char *collate_path_id_problem(const char *s, size_t len) {
   size_t i, chars = 0;
   if (len == 0) return "must not be empty";
   if (len == 1 && s[0] == '.') return "must not be '.'";
@@ -233,7 +237,7 @@ static int check_param(lua_State *L, const struct collate_route *r, const struct
       }
     }
     if (p->loc == COLLATE_LOC_PATH) {
-      const char *problem = path_id_problem(s, len);
+      const char *problem = collate_path_id_problem(s, len);
       if (problem != NULL)
         return fail(L, r, "%s %s; pass the ID as the API returned it", p->name, problem);
     }

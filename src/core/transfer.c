@@ -23,7 +23,9 @@ int collate_curl_global(void) {
   return 0;
 }
 
-static int buf_add(struct collate_buf *b, const char *p, size_t n) {
+/* Appends n bytes; capacity doubles, but never past limit + 1 bytes when a limit is known
+ * (max_response_bytes), so a body just under the limit does not cost twice the limit. */
+static int buf_add_bounded(struct collate_buf *b, const char *p, size_t n, size_t limit) {
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 1024;
     char *d;
@@ -31,6 +33,7 @@ static int buf_add(struct collate_buf *b, const char *p, size_t n) {
       if (cap > ((size_t)-1) / 2) return -1;
       cap *= 2;
     }
+    if (limit > 0 && cap > limit + 1 && b->len + n + 1 <= limit + 1) cap = limit + 1;
     d = (char *)realloc(b->data, cap);
     if (d == NULL) return -1;
     b->data = d;
@@ -40,6 +43,10 @@ static int buf_add(struct collate_buf *b, const char *p, size_t n) {
   b->len += n;
   b->data[b->len] = '\0';
   return 0;
+}
+
+static int buf_add(struct collate_buf *b, const char *p, size_t n) {
+  return buf_add_bounded(b, p, n, 0);
 }
 
 static void buf_free(struct collate_buf *b) {
@@ -114,7 +121,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
     }
     return n;
   }
-  if (buf_add(&x->body, ptr, n) != 0) {
+  if (buf_add_bounded(&x->body, ptr, n, (size_t)x->max_bytes) != 0) {
     x->oom = 1;
     return 0;
   }

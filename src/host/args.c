@@ -66,6 +66,9 @@ int host_args_parse(int argc, char **argv, struct host_args *a, char *err, size_
       a->help = 1;
     } else if (strcmp(s, "--sandbox") == 0) {
       a->sandbox = 1;
+    } else if (strcmp(s, "--sandbox-realism") == 0) {
+      a->sandbox = 1;
+      a->realism = 1;
     } else {
       const char *v = long_value(argc, argv, &i, "--sandbox-state", &matched);
       if (matched) {

@@ -16,6 +16,7 @@ struct host_args {
   int sandbox;
   double clock_speed;  /* --sandbox-clock-speed, default 200 */
   const char *sandbox_state;  /* --sandbox-state PATH, or NULL */
+  int realism;         /* --sandbox-realism: the emulator's realism mode (implies --sandbox) */
   int script;          /* argv index of the script ("-" = stdin), or 0 when none */
 };
 

@@ -39,6 +39,9 @@ static void usage(FILE *f)
           "  --sandbox-state PATH       keep its state in PATH (loaded at start, saved\n"
           "                             while running and at exit): the same sandbox\n"
           "                             in every run that names PATH\n"
+          "  --sandbox-realism          the same in its realism mode (docs/sandbox.md):\n"
+          "                             expiring XML-answering upload URLs, handoffs offered\n"
+          "                             before active, occasional 503s, jitter, ...\n"
           "  --                         end of options\n"
           "The script '-' is standard input; with neither a script nor -e/-l/-v the script is\n"
           "read from standard input when that is not a terminal. Arguments after the script\n"
@@ -67,10 +70,13 @@ static void print_versions(lua_State *L)
   fflush(stdout);
 }
 
-static struct collate_sandbox *start_sandbox(double speed, const char *state_file)
+static struct collate_sandbox *start_sandbox(double speed, const char *state_file, int realism)
 {
+  static const char *const realism_options[] = {"realism", NULL};
   struct collate_sandbox_options o;
   memset(&o, 0, sizeof o);
+  if (realism)
+    o.app_options = realism_options;
   o.bind_address = "127.0.0.1";
   o.port = 0;
   o.keys = SANDBOX_KEY;
@@ -102,6 +108,8 @@ static struct collate_sandbox *start_sandbox(double speed, const char *state_fil
   setenv("COLLATE_BASE_URL", url, 1);
   setenv("COLLATE_API_KEY", SANDBOX_KEY, 1);
   setenv("COLLATE_SANDBOX_CLOCK_SPEED", num, 1);
+  if (realism)
+    setenv("COLLATE_SANDBOX_REALISM", "1", 1);
   /* Which embedded sandbox this is, for stores bound to it (lua/collate/ops/store.lua): one
    * with a state file is the same sandbox in every run; one without dies with this process. */
   char embedded[4200];
@@ -150,7 +158,7 @@ int main(int argc, char **argv)
   struct collate_sandbox *sandbox = NULL;
   if (a.sandbox) {
     redact_add(SANDBOX_KEY);
-    sandbox = start_sandbox(a.clock_speed, a.sandbox_state);
+    sandbox = start_sandbox(a.clock_speed, a.sandbox_state, a.realism);
     if (sandbox == NULL) {
       host_args_free(&a);
       redact_clear();

@@ -241,7 +241,9 @@ static const char *local_checks =
   "  core.build_request('payers.list', {}, { AuThOrIzAtIoN = 'Bearer x' }))\n"
   "fails('extra_headers must be a table', core.build_request('payers.list', {}, 'x'))\n"
   "eq(core.check_headers({ ['Content-Type'] = 'application/pdf' }, 'upload.headers'), true)\n"
-  "fails(\"upload.headers['A'] must not contain\", core.check_headers({ A = '\\n' }, 'upload.headers'))\n";
+  "local v, kind, m = core.check_headers({ A = '\\n' }, 'upload.headers')\n"
+  "eq(kind, 'invalid_argument', 'the failure shape')\n"
+  "fails(\"upload.headers['A'] must not contain\", v, m)\n";
 
 static const char *if_match =
   "for _, v in ipairs({ 17, 17.0, '17', '\"17\"' }) do\n"
@@ -250,10 +252,11 @@ static const char *if_match =
   "eq(core.quote_if_match(1), '\"1\"'); eq(core.quote_if_match('123456789012'), '\"123456789012\"')\n"
   "for _, v in ipairs({ 0, -1, 1.5, 'abc', 'W/\"17\"', '017', '\"017\"', '', '\"\"', '17 ', '1,2',\n"
   "                     '\"17', '0', true, {} }) do\n"
-  "  local q, m = core.quote_if_match(v)\n"
+  "  local q, kind, m = core.quote_if_match(v)\n"
+  "  eq(kind, 'invalid_argument', 'the failure shape')\n"
   "  fails('if_match must be', q, m, 'quote_if_match(' .. tostring(v) .. ')')\n"
   "end\n"
-  "local q, m = core.quote_if_match(nil)\n"
+  "local q, _, m = core.quote_if_match(nil)\n"
   "fails('if_match must be', q, m, 'quote_if_match(nil)')\n";
 
 static const char *routes_table =

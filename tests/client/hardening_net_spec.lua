@@ -72,6 +72,18 @@ describe("network hardening", function()
       assert_trap_empty()
     end)
 
+    it("refuses credentials in a request URL in the transport too (a second line of defence)", function()
+      local core = require "collate.core"
+      local h = core.http()
+      local status, kind, message = h:perform{ url = "http://127.0.0.1:1@127.0.0.2:" .. trap.port .. "/v1/payers",
+        headers = { Authorization = "Bearer " .. sb.key } }
+      h:close()
+      assert.is_nil(status)
+      assert.are.equal("invalid_argument", kind)
+      assert.matches("credentials", message, 1, true)
+      assert_trap_empty()
+    end)
+
     it("refuses a query or a fragment, naming the option", function()
       assert.matches("environment must not contain a query",
         raises(collate.new, { api_key = "k", environment = sb.url .. "/?x=1" }).message, 1, true)
@@ -278,6 +290,18 @@ describe("network hardening", function()
       err = raises(client.payers.list, { max_response_bytes = 16 })
       assert.are.equal("response_too_large", err.code)
       assert.matches("max_response_bytes", raises(collate.new, { api_key = "k", max_response_bytes = 0 }).message)
+    end)
+
+    it("holds inside collate.run too (the multi handle)", function()
+      local client = collate.new{ api_key = sb.key, environment = sb.url }
+      local code, page
+      collate.run(function()
+        local ok, err = collate.pcall(client.payers.list, { max_response_bytes = 16 }) -- yields on 5.1 too
+        code = not ok and err.code
+        page = client.payers.list{}
+      end)
+      assert.are.equal("response_too_large", code)
+      assert.is_table(page.data)
     end)
   end)
 

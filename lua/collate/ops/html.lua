@@ -31,7 +31,7 @@ local function chart(r)
     "minutes" end
   local w, row, left = 760, 34, 150
   local h = 40 + row * math.max(#payers, 1) + 30
-  local scale = (w - left - 40) / max
+  local scale = (w - left - 120) / max -- room for the labels right of the bars
   local out = { string.format('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img" ' ..
     'aria-label="median time from create to decision per payer">', w, h) }
   out[#out + 1] = string.format('<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>', w, h)

@@ -234,6 +234,10 @@ on_clock_event.reconciliation_step = function(st, a, t)
   end
 end
 
+on_clock_event.handoff_activation = function(st, a, t)
+  if a.handoff and a.handoff.state == "offered" then move(st, a, "handoff_activate", t) end
+end
+
 on_clock_event.handoff_abandonment = function(st, a, t)
   authorizations.close_handoff(st, a, "expired", t)
 end
@@ -259,7 +263,7 @@ end
 
 function authorizations.handoff_create(st, a, body, now)
   local h = a.handoff
-  if h and h.state == "active" then return h end
+  if h and (h.state == "active" or h.state == "offered") then return h end
   if not lifecycle.can(a, "handoff_open") then
     http.fail(409, "manual_handoff_not_allowed", "No manual handoff is offered in the current state.")
   end
