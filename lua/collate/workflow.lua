@@ -3,6 +3,7 @@
 -- Every call goes through the client, so inside collate.run it all yields instead of blocking.
 local core = require "collate.core"
 local errors = require "collate.errors"
+local compat = require "collate.compat"
 
 local M = {}
 
@@ -207,7 +208,7 @@ local RECOVER = {
 -- looks at again. `budget` bounds recoveries that find the same version (review_stale with a
 -- snapshot the handler insisted on, a caller's stale view of the action): after 3 the error stands.
 local function recovering(client, auth, codes, stats, budget, write)
-  local ok, result = pcall(write)
+  local ok, result = compat.pcall(write) -- yields inside collate.run, also on Lua 5.1
   if ok then return result end
   local code = errors.is_error(result) and result.code
   if not (code and codes[code]) then error(result, 0) end

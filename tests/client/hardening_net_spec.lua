@@ -296,7 +296,7 @@ describe("network hardening", function()
       local client = collate.new{ api_key = sb.key, environment = sb.url }
       local code, page
       collate.run(function()
-        local ok, err = pcall(client.payers.list, { max_response_bytes = 16 })
+        local ok, err = collate.pcall(client.payers.list, { max_response_bytes = 16 }) -- yields on 5.1 too
         code = not ok and err.code
         page = client.payers.list{}
       end)
