@@ -138,6 +138,17 @@ static struct collate_sandbox *start_sandbox(double speed, const char *state_fil
   return s;
 }
 
+/* The embedded sandbox, stopped at exit too: a script that ends with os.exit() never returns
+ * to main, and the sandbox must still finish its requests and save its state file. */
+static struct collate_sandbox *embedded_sandbox;
+
+static void stop_embedded_sandbox(void)
+{
+  struct collate_sandbox *s = embedded_sandbox;
+  embedded_sandbox = NULL;
+  collate_sandbox_stop(s);
+}
+
 int main(int argc, char **argv)
 {
   struct host_args a;
@@ -166,6 +177,9 @@ int main(int argc, char **argv)
   if (a.sandbox) {
     redact_add(SANDBOX_KEY);
     sandbox = start_sandbox(a.clock_speed, a.sandbox_state, a.realism);
+    embedded_sandbox = sandbox;
+    if (sandbox != NULL)
+      atexit(stop_embedded_sandbox);
     if (sandbox == NULL) {
       host_args_free(&a);
       redact_clear();
@@ -185,7 +199,7 @@ int main(int argc, char **argv)
     runner_close(L);
   }
 
-  collate_sandbox_stop(sandbox);
+  stop_embedded_sandbox();
   host_args_free(&a);
   redact_clear();
   return code;

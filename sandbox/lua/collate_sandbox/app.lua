@@ -377,7 +377,7 @@ function App:handle(req)
     if self.opts.log then self.opts.log("sandbox internal error: " .. tostring(resp)) end
     resp = http.error_response(http.new_error(500, "internal_error", "Internal error in the sandbox."), rid)
   end
-  if self.opts.log and resp.action ~= "delay" then
+  if self.opts.log and (self.opts.log_level or 1) >= 1 and resp.action ~= "delay" then
     local status = resp.action == "reset" and "reset" or string.format("%d", resp.status)
     self.opts.log(string.format("%s %s %s %dms %s", req.method, req.path, status,
       math.floor((self.wall() - t0) * 1000 + 0.5), resp.headers and resp.headers["X-Request-Id"] or "-"))
