@@ -1,4 +1,4 @@
--- luarocks --lua-version=5.4 make --tree <tree>   (from a checkout; docs/install.md)
+-- luarocks --lua-version=5.X make --tree <tree>   (5.1, 5.2, 5.3 or 5.4; from a checkout; docs/install.md)
 rockspec_format = "3.0"
 package = "collate-lua"
 version = "0.1.0-1"
@@ -30,7 +30,9 @@ build = {
     -- the emulator's Lua stays in the rock's own directory, off every Lua path
     COLLATE_INSTALL_SANDBOX_LUA = "$(PREFIX)/share/collate-sandbox/lua",
     COLLATE_LUA_INCDIR = "$(LUA_INCDIR)",
-    COLLATE_LUAJIT = "OFF",
+    COLLATE_LUAJIT = "OFF", -- one collate.core, for the Lua luarocks targets ($(LUA_INCDIR))
+    COLLATE_LUA52 = "OFF",
+    COLLATE_LUA53 = "OFF",
     COLLATE_BUILD_TESTS = "OFF",
   },
 }

@@ -46,7 +46,9 @@ local function time(args)
 end
 local table_s, json_s, needs_s = time(""), time("--json"), time("--needs-me")
 local size = io.open(path):seek("end")
-print(string.format("store of %d cases (%.1f MB) filled in %.1f s", n, size / 1e6, filled))
+local load = io.open("/proc/loadavg")
+print(string.format("store of %d cases (%.1f MB) filled in %.1f s; load average %s", n, size / 1e6, filled,
+  load and load:read("l"):match("^(%S+ %S+ %S+)") or "?"))
 print(string.format("%-28s %8s", "command (best of 3)", "seconds"))
 print(string.format("%-28s %8.3f", "status", table_s))
 print(string.format("%-28s %8.3f", "status --json", json_s))

@@ -4,6 +4,7 @@ local errors = require "collate.errors"
 local client = require "collate.client"
 local core = require "collate.core"
 local scheduler = require "collate.scheduler"
+local compat = require "collate.compat"
 
 local collate = {
   VERSION = config.VERSION,
@@ -34,6 +35,8 @@ collate.run = scheduler.run
 collate.spawn = scheduler.spawn
 collate.gather = scheduler.gather
 collate.wait_all = scheduler.wait_all
+-- pcall that a collate.run task may yield across on every Lua (PUC Lua 5.1's pcall cannot).
+collate.pcall = compat.pcall
 
 -- A fresh UUIDv4, for callers who keep their own idempotency keys.
 collate.uuid4 = core.uuid4

@@ -7,6 +7,7 @@
 local collate = require "collate"
 local errors = require "collate.errors"
 local methods = require "collate.methods"
+local compat = require "collate.compat"
 
 local safe = setmetatable({}, { __index = collate })
 
@@ -19,7 +20,7 @@ end
 
 local function wrap(fn)
   return function(...)
-    return finish(pcall(fn, ...))
+    return finish(compat.pcall(fn, ...)) -- yields inside collate.run, also on Lua 5.1
   end
 end
 

@@ -16,16 +16,14 @@
 -- connections the server sees never exceeds it.
 local core = require "collate.core"
 local errors = require "collate.errors"
+local compat = require "collate.compat"
 
 local M = {}
 
 M.DEFAULT_MAX_CONNECTIONS = 16
 
-local unpack_compat = table.unpack or unpack -- luacheck: ignore (unpack is Lua 5.1's)
-
-local function pack(...)
-  return { n = select("#", ...), ... }
-end
+local unpack_compat = compat.unpack
+local pack = compat.pack
 
 local running_scheduler = nil -- the scheduler whose loop is running (run() does not nest)
 local task_of = setmetatable({}, { __mode = "k" }) -- coroutine -> task
@@ -47,7 +45,7 @@ end
 
 -- The scheduler that owns the running coroutine, or nil when the caller should block.
 function M.current()
-  local co = coroutine.running()
+  local co = compat.running() -- inside collate.pcall on Lua 5.1: the task's own coroutine
   local task = co and task_of[co]
   if task and task.sched == running_scheduler then return task.sched, task end
   return nil
@@ -129,7 +127,12 @@ function Scheduler:finish(task, ok, ...)
   self.all[task] = nil
   for _, waiter in ipairs(task.waiters) do self:wake(waiter) end
   task.waiters = {}
-  if not ok then self.failed[#self.failed + 1] = task end
+  if not ok then
+    self.failed[#self.failed + 1] = task
+    if task.is_main then -- run()'s function failed: the tasks still running are canceled
+      for other in pairs(self.all) do other:cancel() end
+    end
+  end
 end
 
 function Scheduler:resume(task, ...)
@@ -237,18 +240,26 @@ function M.spawn(fn, ...)
   return task
 end
 
+-- Waits for a task without raising (no pcall around the yield: Lua 5.1 cannot yield across
+-- one). Returns true and the task's results, or false and its error.
+local function await(task)
+  task.watched = true
+  if not task.done then
+    local sched, me = M.current()
+    if not sched then return false, errors.invalid_argument("task:wait: call it inside collate.run") end
+    if me == task then return false, errors.invalid_argument("task:wait: a task cannot wait for itself") end
+    task.waiters[#task.waiters + 1] = me
+    repeat coroutine.yield() until task.done
+  end
+  if not task.ok then return false, task.results[1] end
+  return true, unpack_compat(task.results, 1, task.results.n)
+end
+
 -- Waits for one task; returns its results, or raises its error.
 function Task:wait()
-  self.watched = true
-  if not self.done then
-    local sched, me = M.current()
-    if not sched then error(errors.invalid_argument("task:wait: call it inside collate.run"), 2) end
-    if me == self then error(errors.invalid_argument("task:wait: a task cannot wait for itself"), 2) end
-    self.waiters[#self.waiters + 1] = me
-    repeat coroutine.yield() until self.done
-  end
-  if not self.ok then error(self.results[1], 0) end
-  return unpack_compat(self.results, 1, self.results.n)
+  local res = pack(await(self))
+  if not res[1] then error(res[2], 0) end
+  return unpack_compat(res, 2, res.n)
 end
 
 -- Cancels a task that has not finished: it is not resumed again (a transfer it has in flight
@@ -274,7 +285,7 @@ function M.gather(tasks)
   local out = {}
   for _, task in ipairs(tasks) do task.watched = true end
   for i, task in ipairs(tasks) do
-    local ok, value = pcall(task.wait, task)
+    local ok, value = await(task)
     out[i] = { ok = ok, value = value }
   end
   return out
@@ -299,15 +310,8 @@ function M.run(fn, options)
     error(errors.invalid_argument("collate.run: already inside collate.run; use collate.spawn"), 2)
   end
   local sched = new_scheduler(options)
-  local main = new_task(sched, function(...)
-    local res = pack(pcall(fn, ...))
-    if not res[1] then
-      for task in pairs(sched.all) do task:cancel() end
-      error(res[2], 0)
-    end
-    return unpack_compat(res, 2, res.n)
-  end)
-  main.watched = true
+  local main = new_task(sched, fn) -- no pcall inside: Lua 5.1 cannot yield across it
+  main.watched, main.is_main = true, true
   sched.tasks = 1
   sched:wake(main)
   running_scheduler = sched

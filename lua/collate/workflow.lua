@@ -3,12 +3,15 @@
 -- Every call goes through the client, so inside collate.run it all yields instead of blocking.
 local core = require "collate.core"
 local errors = require "collate.errors"
+local compat = require "collate.compat"
 
 local M = {}
 
 -- The seed's status-aware poll intervals, in seconds of the API's clock: 5 while Collate
 -- works, 30 while the payer does.
 M.intervals = { processing = 5, waiting_on_payer = 30 }
+-- seconds of the API's clock between reads of a handoff still `offered` (manual_handoff)
+M.handoff_activation_interval = 1
 
 M.TERMINAL = { completed = true, canceled = true }
 
@@ -129,11 +132,21 @@ function M.attach(client, auth, file)
   end
   local name = file.file_name or (file.path and file.path:match("([^/]+)$"))
   if not name then error(errors.invalid_argument("workflow.attach: file_name or path is required"), 2) end
-  local created = client.files.create{
-    file_name = name,
-    content_type = file.content_type or "application/pdf",
-    purpose = "authorization_attachment" }
-  client.files.upload{ upload = created.upload, path = file.path, data = file.data }
+  local function create()
+    return client.files.create{
+      file_name = name,
+      content_type = file.content_type or "application/pdf",
+      purpose = "authorization_attachment" }
+  end
+  local created = create()
+  local ok, err = pcall(client.files.upload, { upload = created.upload, path = file.path, data = file.data })
+  if not ok then
+    -- upload URLs expire (their host answers 403): once, a fresh file and URL
+    local expired = errors.is_error(err) and err.status_code == 403 and err.operation == "files.upload"
+    if not expired then error(err, 0) end
+    created = create()
+    client.files.upload{ upload = created.upload, path = file.path, data = file.data }
+  end
   local ready = client.files.complete{ file_id = created.file.id }
   return client.authorizations.attachments.create{
     authorization_id = auth.id, if_match = auth.version, file_id = ready.id,
@@ -195,7 +208,7 @@ local RECOVER = {
 -- looks at again. `budget` bounds recoveries that find the same version (review_stale with a
 -- snapshot the handler insisted on, a caller's stale view of the action): after 3 the error stands.
 local function recovering(client, auth, codes, stats, budget, write)
-  local ok, result = pcall(write)
+  local ok, result = compat.pcall(write) -- yields inside collate.run, also on Lua 5.1
   if ok then return result end
   local code = errors.is_error(result) and result.code
   if not (code and codes[code]) then error(result, 0) end
@@ -297,6 +310,19 @@ function M.manual_handoff(client, auth, opts)
   local handoff = client.authorizations.manual_handoffs.create{
     authorization_id = auth.id, if_match = auth.version,
     accepted_review_snapshot_id = covers.review_snapshot_id }
+  -- a handoff may be created `offered` and become `active` a moment later (contract §3.1
+  -- ManualHandoff.state): grants and closes need it active, so wait for that
+  local s = settings(opts)
+  local deadline = s.clock() + (opts.activation_timeout or 120)
+  while handoff.state == "offered" do
+    if s.clock() >= deadline then
+      error(errors.new({ kind = "timeout", retryable = false, code = "workflow_deadline",
+        message = "workflow.manual_handoff: " .. handoff.id .. " still offered after "
+          .. (opts.activation_timeout or 120) .. " s" }), 0)
+    end
+    s.sleep(M.handoff_activation_interval / s.time_scale)
+    handoff = client.authorizations.manual_handoffs.retrieve{ authorization_id = auth.id, handoff_id = handoff.id }
+  end
   local grant = client.authorizations.manual_handoffs.create_access_grant{
     authorization_id = auth.id, handoff_id = handoff.id }
   if opts.on_grant then opts.on_grant(grant) end

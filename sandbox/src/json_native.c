@@ -7,6 +7,7 @@
  *   when that does not read back; object keys sorted; strings escaped as json.lua does (invalid
  *   UTF-8 bytes above 0x7F become U+FFFD). */
 #include "json_native.h"
+#include "json_decode.h"
 
 #include <lauxlib.h>
 
@@ -312,8 +313,10 @@ static int json_encode(lua_State *L)
 
 int collate_sandbox_open_native(lua_State *L)
 {
-  lua_createtable(L, 0, 1);
+  lua_createtable(L, 0, 2);
   lua_pushcfunction(L, json_encode);
   lua_setfield(L, -2, "json_encode");
+  lua_pushcfunction(L, collate_sandbox_json_decode);
+  lua_setfield(L, -2, "json_decode");
   return 1;
 }

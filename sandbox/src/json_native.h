@@ -3,7 +3,7 @@
 
 #include <lua.h>
 
-/* require "collate_sandbox.native" (preloaded in the app's Lua state): {json_encode = ...} */
+/* require "collate_sandbox.native" (preloaded in the app's Lua state): {json_encode, json_decode} */
 int collate_sandbox_open_native(lua_State *L);
 
 #endif

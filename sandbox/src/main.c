@@ -32,6 +32,12 @@ static void usage(FILE *f)
           "                        (atomically) about once a second when changed and at stop\n"
           "  --max-connections N   open connections at most (default 16000; further ones\n"
           "                        wait in the listen backlog)\n"
+          "  --realism             behave more like the real service: upload URLs that\n"
+          "                        expire and answer like an object store, Idempotency-Key\n"
+          "                        on create only, handoffs offered before active,\n"
+          "                        millisecond timestamps, jittered latency, occasional\n"
+          "                        503s with Retry-After (docs/sandbox.md, Realism mode)\n"
+          "  --realism-seed N      seed of realism's random choices (default 1)\n"
           "  -h, --help            this text\n"
           "  -V, --version         versions\n"
           "Stops on SIGINT or SIGTERM.\n",
@@ -81,6 +87,8 @@ int main(int argc, char **argv)
   o.clock_speed = 1.0;
   o.log_level = 1;
   const char *port_file = NULL;
+  int realism = 0;
+  char seed_option[64] = "";
   char *keys = NULL;
   size_t keys_len = 0;
 
@@ -98,10 +106,14 @@ int main(int argc, char **argv)
       free(keys);
       return 0;
     }
+    if (strcmp(a, "--realism") == 0) {
+      realism = 1;
+      continue;
+    }
     /* --name VALUE or --name=VALUE */
     static const char *const with_value[] = {"--port", "--bind", "--port-file", "--api-key",
                                              "--clock-mode", "--clock-speed", "--log-level",
-                                             "--state-file", "--max-connections", NULL};
+                                             "--state-file", "--max-connections", "--realism-seed", NULL};
     const char *name = NULL;
     for (int k = 0; with_value[k]; k++) {
       size_t n = strlen(with_value[k]);
@@ -174,6 +186,15 @@ int main(int argc, char **argv)
         return fail("bad --max-connections '%s' (1 to 1000000)", v);
       }
       o.max_connections = (unsigned)n;
+    } else if (strcmp(name, "--realism-seed") == 0) {
+      char *end;
+      errno = 0;
+      long long n = strtoll(v, &end, 10);
+      if (*v == '\0' || *end || errno || n < 1) {
+        free(keys);
+        return fail("bad --realism-seed '%s' (an integer >= 1)", v);
+      }
+      snprintf(seed_option, sizeof seed_option, "realism_seed=%lld", n);
     } else if (strcmp(name, "--state-file") == 0) {
       if (*v == '\0') {
         free(keys);
@@ -194,6 +215,13 @@ int main(int argc, char **argv)
     }
   }
   o.keys = keys ? keys : "sk_test_local";
+  const char *app_options[3] = {NULL, NULL, NULL};
+  if (realism) {
+    app_options[0] = "realism";
+    if (*seed_option)
+      app_options[1] = seed_option;
+    o.app_options = app_options;
+  }
 
   /* Block the stop signals before any thread exists, so only sigwait below sees them. A
    * handler replaces an inherited SIG_IGN (a script's background job), which would discard

@@ -6,12 +6,13 @@
 
 #define DEFAULT_CLOCK_SPEED 200.0
 
-/* Value of an option given as "-eCODE" or "-e CODE"; NULL when missing. */
+/* Value of an option given as "-eCODE" or "-e CODE"; NULL when missing. As lua5.4: a separate
+ * value that starts with '-' is another option, not the value ("-e -x" is a usage error). */
 static const char *short_value(int argc, char **argv, int *i)
 {
   if (argv[*i][2] != '\0')
     return argv[*i] + 2;
-  if (*i + 1 < argc)
+  if (*i + 1 < argc && argv[*i + 1][0] != '-')
     return argv[++*i];
   return NULL;
 }
@@ -60,12 +61,22 @@ int host_args_parse(int argc, char **argv, struct host_args *a, char *err, size_
       }
       a->actions[a->nactions].kind = s[1];
       a->actions[a->nactions++].value = v;
+    } else if (strcmp(s, "-i") == 0) {
+      a->interactive = 1;
+      a->version = 1; /* lua5.4: -i shows the banner */
+    } else if (strcmp(s, "-E") == 0) {
+      a->no_env = 1;
+    } else if (strcmp(s, "-W") == 0) {
+      a->warnings = 1;
     } else if (strcmp(s, "-v") == 0 || strcmp(s, "--version") == 0) {
       a->version = 1;
     } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
       a->help = 1;
     } else if (strcmp(s, "--sandbox") == 0) {
       a->sandbox = 1;
+    } else if (strcmp(s, "--sandbox-realism") == 0) {
+      a->sandbox = 1;
+      a->realism = 1;
     } else {
       const char *v = long_value(argc, argv, &i, "--sandbox-state", &matched);
       if (matched) {

@@ -13,9 +13,13 @@ struct host_args {
   struct host_action *actions;
   int nactions;
   int help, version;
+  int interactive;     /* -i: a REPL after the script (and lua5.4's banner) */
+  int no_env;          /* -E: LUA_INIT*, LUA_PATH*, LUA_CPATH* ignored */
+  int warnings;        /* -W: warnings on */
   int sandbox;
   double clock_speed;  /* --sandbox-clock-speed, default 200 */
   const char *sandbox_state;  /* --sandbox-state PATH, or NULL */
+  int realism;         /* --sandbox-realism: the emulator's realism mode (implies --sandbox) */
   int script;          /* argv index of the script ("-" = stdin), or 0 when none */
 };
 

@@ -27,9 +27,13 @@ static void usage(FILE *f)
 {
   fprintf(f,
           "usage: collate-run [options] [script.lua [args...]]\n"
-          "Runs a Lua 5.4 script with collate-lua available (require \"collate\").\n"
+          "Runs a Lua 5.4 script with collate-lua available (require \"collate\"); the\n"
+          "command line of lua5.4 (docs/host.md).\n"
           "  -e CODE                    run CODE (repeatable; with -l, in the order given)\n"
           "  -l MOD                     require MOD into global MOD (-l g=MOD: into g)\n"
+          "  -i                         the interactive REPL after the script (line editing)\n"
+          "  -E                         ignore LUA_INIT*, LUA_PATH*, LUA_CPATH*\n"
+          "  -W                         turn warnings on\n"
           "  -v, --version              print versions (then run the script, if any)\n"
           "  -h, --help                 this text\n"
           "  --sandbox                  start the local emulator in-process and point the\n"
@@ -39,12 +43,21 @@ static void usage(FILE *f)
           "  --sandbox-state PATH       keep its state in PATH (loaded at start, saved\n"
           "                             while running and at exit): the same sandbox\n"
           "                             in every run that names PATH\n"
+          "  --sandbox-realism          the same in its realism mode (docs/sandbox.md):\n"
+          "                             expiring XML-answering upload URLs, handoffs offered\n"
+          "                             before active, occasional 503s, jitter, ...\n"
           "  --                         end of options\n"
-          "The script '-' is standard input; with neither a script nor -e/-l/-v the script is\n"
-          "read from standard input when that is not a terminal. Arguments after the script\n"
-          "are in arg[1..] and '...'.\n"
+          "The script '-' is standard input; with neither a script nor -e/-l/-v/-i the REPL\n"
+          "starts on a terminal, else standard input is the script. Arguments after the\n"
+          "script are in arg[1..] and '...'. LUA_INIT_5_4 or LUA_INIT (code, or @file) runs\n"
+          "first. The collector runs generational, as in lua5.4. With --sandbox the REPL\n"
+          "starts with collate required and client = collate.new{} made against it.\n"
           "Exit status: 0 success, 1 script error, 2 usage error (bad option, script not\n"
-          "found), 130 interrupted (Ctrl-C). The API key never appears in messages.\n");
+          "found), 130 interrupted (Ctrl-C). The API key never appears in messages.\n"
+          "Differences from lua5.4 on purpose: exit 2 (not 1) for usage errors; messages\n"
+          "start 'collate-run:' and are redacted; -v and -i print collate-run's versions;\n"
+          "collate-lua's paths come first on package.path/cpath (also with -E); the --sandbox\n"
+          "options, --help and --version; Ctrl-C exits 130.\n");
 }
 
 static void print_versions(lua_State *L)
@@ -67,10 +80,13 @@ static void print_versions(lua_State *L)
   fflush(stdout);
 }
 
-static struct collate_sandbox *start_sandbox(double speed, const char *state_file)
+static struct collate_sandbox *start_sandbox(double speed, const char *state_file, int realism)
 {
+  static const char *const realism_options[] = {"realism", NULL};
   struct collate_sandbox_options o;
   memset(&o, 0, sizeof o);
+  if (realism)
+    o.app_options = realism_options;
   o.bind_address = "127.0.0.1";
   o.port = 0;
   o.keys = SANDBOX_KEY;
@@ -102,6 +118,8 @@ static struct collate_sandbox *start_sandbox(double speed, const char *state_fil
   setenv("COLLATE_BASE_URL", url, 1);
   setenv("COLLATE_API_KEY", SANDBOX_KEY, 1);
   setenv("COLLATE_SANDBOX_CLOCK_SPEED", num, 1);
+  if (realism)
+    setenv("COLLATE_SANDBOX_REALISM", "1", 1);
   /* Which embedded sandbox this is, for stores bound to it (lua/collate/ops/store.lua): one
    * with a state file is the same sandbox in every run; one without dies with this process. */
   char embedded[4200];
@@ -118,6 +136,17 @@ static struct collate_sandbox *start_sandbox(double speed, const char *state_fil
   snprintf(msg, sizeof msg, "sandbox at %s (clock x%s)", url, num);
   redact_message(msg);
   return s;
+}
+
+/* The embedded sandbox, stopped at exit too: a script that ends with os.exit() never returns
+ * to main, and the sandbox must still finish its requests and save its state file. */
+static struct collate_sandbox *embedded_sandbox;
+
+static void stop_embedded_sandbox(void)
+{
+  struct collate_sandbox *s = embedded_sandbox;
+  embedded_sandbox = NULL;
+  collate_sandbox_stop(s);
 }
 
 int main(int argc, char **argv)
@@ -140,17 +169,17 @@ int main(int argc, char **argv)
     redact_clear();
     return EXIT_OK;
   }
-  if (!a.script && a.nactions == 0 && !a.version && isatty(STDIN_FILENO)) {
-    usage(stderr);
-    host_args_free(&a);
-    redact_clear();
-    return EXIT_USAGE;
-  }
+  /* no script on a terminal: a bare collate-run starts the REPL (lua5.4's banner first) */
+  if (!a.script && a.nactions == 0 && !a.version && isatty(STDIN_FILENO))
+    a.version = 1, a.interactive = 1;
 
   struct collate_sandbox *sandbox = NULL;
   if (a.sandbox) {
     redact_add(SANDBOX_KEY);
-    sandbox = start_sandbox(a.clock_speed, a.sandbox_state);
+    sandbox = start_sandbox(a.clock_speed, a.sandbox_state, a.realism);
+    embedded_sandbox = sandbox;
+    if (sandbox != NULL)
+      atexit(stop_embedded_sandbox);
     if (sandbox == NULL) {
       host_args_free(&a);
       redact_clear();
@@ -158,7 +187,7 @@ int main(int argc, char **argv)
     }
   }
 
-  lua_State *L = runner_new_state();
+  lua_State *L = runner_new_state(&a);
   if (L == NULL) {
     redact_message("cannot create a Lua state: not enough memory");
     code = EXIT_SCRIPT_ERROR;
@@ -170,7 +199,7 @@ int main(int argc, char **argv)
     runner_close(L);
   }
 
-  collate_sandbox_stop(sandbox);
+  stop_embedded_sandbox();
   host_args_free(&a);
   redact_clear();
   return code;

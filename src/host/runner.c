@@ -1,4 +1,5 @@
 #include "runner.h"
+#include "repl.h"
 #include "traceback.h"
 
 #include "paths.h"
@@ -155,12 +156,19 @@ static void warnf(void *ud, const char *msg, int tocont)
   }
 }
 
-lua_State *runner_new_state(void)
+lua_State *runner_new_state(const struct host_args *a)
 {
   lua_State *L = luaL_newstate();
   if (L == NULL)
     return NULL;
   lua_setwarnf(L, warnf, NULL);
+  if (a->warnings)
+    lua_warning(L, "@on", 0);
+  if (a->no_env) { /* -E: the package library then ignores LUA_PATH* and LUA_CPATH* */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  }
+  lua_gc(L, LUA_GCSTOP);
   luaL_openlibs(L);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, open_host);
@@ -170,6 +178,8 @@ lua_State *runner_new_state(void)
   /* not fatal: a script that does not require collate still runs; one that does gets Lua's
    * own "module not found" listing the paths */
   collate_paths_setup(L, err, sizeof err);
+  lua_gc(L, LUA_GCRESTART);
+  lua_gc(L, LUA_GCGEN, 0, 0); /* the collector mode lua5.4 runs in */
   return L;
 }
 
@@ -228,20 +238,79 @@ static int finish(lua_State *L, int status)
   return EXIT_SCRIPT_ERROR;
 }
 
+/* LUA_INIT_5_4, else LUA_INIT: "@file" runs the file, anything else runs as code. */
+static int handle_init(lua_State *L)
+{
+  const char *name = "=LUA_INIT_5_4";
+  const char *init = getenv(name + 1);
+  if (init == NULL) {
+    name = "=LUA_INIT";
+    init = getenv(name + 1);
+  }
+  if (init == NULL)
+    return LUA_OK;
+  int status = init[0] == '@' ? luaL_loadfile(L, init + 1)
+                              : luaL_loadbuffer(L, init, strlen(init), name);
+  if (status == LUA_OK)
+    status = docall(L, 0, 0);
+  return status;
+}
+
+/* A REPL call: Ctrl-C interrupts the running line, not the session. */
+static int repl_call(lua_State *L, int narg, int nres)
+{
+  interrupted = 0;
+  catch_sigint(L);
+  int status = docall(L, narg, nres);
+  release_sigint(L);
+  if (interrupted && status != LUA_OK) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "interrupted");
+  }
+  interrupted = 0;
+  return status;
+}
+
+/* --sandbox: the REPL starts with collate required and a client made against the embedded
+ * sandbox (COLLATE_BASE_URL / COLLATE_API_KEY are set). */
+static void repl_client(lua_State *L)
+{
+  static const char code[] =
+    "collate = require 'collate'\n"
+    "client = collate.new{}\n"
+    "print('client = collate.new{} against the embedded sandbox at ' .. client.base_url)\n";
+  if (luaL_loadbuffer(L, code, sizeof code - 1, "=(sandbox client)") != LUA_OK ||
+      docall(L, 0, 0) != LUA_OK)
+    report(L);
+}
+
+static int run_repl(lua_State *L, const struct host_args *a)
+{
+  static const struct repl_hooks hooks = {repl_call, report};
+  if (a->sandbox)
+    repl_client(L);
+  repl_run(L, &hooks);
+  return EXIT_OK;
+}
+
 int runner_run(lua_State *L, const struct host_args *a, int argc, char **argv)
 {
   int script = a->script;
   create_arg_table(L, argv, argc, script);
   catch_sigint(L);
 
-  int code = EXIT_OK;
+  int code = a->no_env ? EXIT_OK : finish(L, handle_init(L));
   for (int i = 0; i < a->nactions && code == EXIT_OK; i++) {
     int status = a->actions[i].kind == 'e' ? dostring(L, a->actions[i].value)
                                            : dolibrary(L, a->actions[i].value);
     code = finish(L, status);
   }
 
-  int run_stdin = script == 0 && a->nactions == 0 && !a->version;
+  /* as lua5.4: with neither a script nor -e/-l/-v/-i, a terminal gets the REPL (with the
+   * banner), anything else is read as the script */
+  int bare = script == 0 && a->nactions == 0 && !a->version;
+  int repl_after = a->interactive || (bare && isatty(STDIN_FILENO));
+  int run_stdin = bare && !repl_after;
   if (code == EXIT_OK && (script || run_stdin)) {
     const char *name = script ? argv[script] : "-";
     const char *fname = strcmp(name, "-") == 0 ? NULL : name;
@@ -266,6 +335,8 @@ int runner_run(lua_State *L, const struct host_args *a, int argc, char **argv)
     redact_message("interrupted");
     code = EXIT_INTERRUPTED;
   }
+  if (code == EXIT_OK && repl_after)
+    code = run_repl(L, a);
   return code;
 }
 

@@ -14,7 +14,7 @@ enum {
 
 /* A Lua state with the standard libraries, the collate paths and a warning function that
  * redacts; NULL when out of memory. */
-lua_State *runner_new_state(void);
+lua_State *runner_new_state(const struct host_args *a);
 
 /* Runs the -e/-l actions and the script as lua(1) would, Ctrl-C included; returns the exit
  * code. Reports errors itself. */

@@ -64,7 +64,7 @@ describe("a storm of faults", function()
           local case_id = string.format("case_%05d", n)
           tasks[#tasks + 1] = collate.spawn(function()
             local started = core.now()
-            local ok, value = pcall(client.authorizations.create, body(case_id))
+            local ok, value = collate.pcall(client.authorizations.create, body(case_id))
             local seconds = core.now() - started
             if seconds > longest then longest = seconds end
             results[case_id] = { ok = ok, value = value }

@@ -1,5 +1,6 @@
 -- Test fixture: starts collate-sandbox ($COLLATE_SANDBOX_BIN) on an ephemeral loopback port.
 --   local sb = require("support.sandbox").start{args = {"--clock-mode", "step"}, env = {NAME = value}}
+--   ($COLLATE_SANDBOX_REALISM=1 adds --realism unless default_mode = true)
 --   sb.url, sb.port, sb.key
 --   sb:request(method, path, body, headers)  -- bearer key added unless headers.Authorization == false;
 --                                            -- tables are JSON-encoded (Content-Type added)
@@ -38,6 +39,8 @@ function sandbox.start(o)
     cmd[#cmd + 1] = q(key)
   end
   for _, a in ipairs(o.args or {}) do cmd[#cmd + 1] = q(a) end
+  -- COLLATE_SANDBOX_REALISM=1: the *_realism CTest entries run a suite against --realism
+  if os.getenv("COLLATE_SANDBOX_REALISM") == "1" and not o.default_mode then cmd[#cmd + 1] = "--realism" end
   local p = io.popen("sh -c " .. q("exec " .. table.concat(cmd, " ") .. " >" .. q(log_file) .. " 2>&1 & echo $!"))
   local pid = p:read("*l")
   p:close()

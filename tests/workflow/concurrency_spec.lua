@@ -72,9 +72,20 @@ describe("500 authorizations at once", function()
 
     assert.are.equal(0, report.failed, table.concat(report.failed_lines, "\n"))
     assert.are.same(expected, report.by_status)
-    -- every create reached the server once (no retries needed here, so no replays either)
+    -- every create reached the server once (no retries needed here, so no replays either);
+    -- against --realism its occasional 503s are retried: then one 201 per case, the rest 503s
     local creates = sb:control("GET", "/_sandbox/requests?method=POST&path=/v1/prior-authorizations").json.data
-    assert.are.equal(N, #creates)
+    if os.getenv("COLLATE_SANDBOX_REALISM") == "1" then
+      local made, unavailable = 0, 0
+      for _, e in ipairs(creates) do
+        if e.status == 201 and not e.idempotentReplay then made = made + 1 end
+        if e.status == 503 then unavailable = unavailable + 1 end
+      end
+      assert.are.equal(N, made)
+      assert.are.equal(#creates, made + unavailable)
+    else
+      assert.are.equal(N, #creates)
+    end
     -- the bound, checked at the server: never more than max_connections serving requests at
     -- once (busyPeak). Open sockets (apiPeak) are reported too: each upload runs on a fresh
     -- connection that is closed afterwards, and the server counts a socket the client already

@@ -208,7 +208,8 @@ describe("workflow.drive", function()
     assert.are.equal("needs_caller", why)
     assert.are.equal("complete_payer_interaction", stopped.next_action.type)
     assert.are.equal(1, #confirms(auth.id)) -- the continue_authorization one only
-    handlers.complete_payer_interaction = function(a) return workflow.manual_handoff(client, a) end
+    -- the test's sleep steps the clock (a handoff may be offered first, active a moment later)
+    handlers.complete_payer_interaction = function(a) return workflow.manual_handoff(client, a, opts()) end
     local final = workflow.drive(client, stopped, handlers, opts())
     assert.are.equal("completed", final.status)
     assert.are.equal("approved", final.outcome)

@@ -44,7 +44,8 @@ describe("a bulk run under faults", function()
     local p = io.popen(cmd)
     local out = p:read("*a")
     p:close()
-    local report = cjson.decode(out:match("(%b{})%s*$"))
+    local report = cjson.decode(out:match("(%b{})%s*$") or error("no report: " .. out .. "\n"
+      .. (io.open(dir .. "/err"):read("a"))))
     local errors = {}
     for line in io.lines(dir .. "/j") do
       local e = line:match('"error":"([^"]+)"')

@@ -51,6 +51,48 @@ describe("scripts/ops", function()
     assert.are.equal(2, code)
   end)
 
+  it("the README's submit-batch resumes after Ctrl-C; a store of a gone embedded sandbox says so", function()
+    local dir = fs.temp_dir()
+    local store = " --store " .. q("sqlite:" .. dir .. "/readme.db")
+    local rules = " --rules " .. q(SOURCE .. "/scripts/examples/rules.lua")
+    local function embedded(state, args, signal_after)
+      local cmd = q(RUN) .. " --sandbox " .. (state and ("--sandbox-state " .. q(dir .. "/sandbox.state")
+        .. " ") or "") ..
+        q(SOURCE .. "/scripts/ops/submit-batch") .. " " .. q(CASES) .. store .. rules .. " " .. args
+      if signal_after then cmd = "timeout -s INT " .. signal_after .. " " .. cmd end
+      local p = io.popen(cmd .. " 2>" .. q(dir .. "/err") .. "; echo \"exit=$?\"")
+      local out = p:read("a")
+      p:close()
+      return out, tonumber(out:match("exit=(%d+)%s*$")), fs.read_file(dir .. "/err") or ""
+    end
+    -- Ctrl-C while the cases are on their way (a clean stop: SIGINT, as a terminal sends it)
+    local _, code = embedded(true, "--wait 60 --quiet", "0.8")
+    assert.are.equal(124, code) -- timeout's status: the run was interrupted
+    local out, code2, err = embedded(true, "--wait 60 --quiet --json")
+    assert.are.equal(0, code2, out .. err)
+    assert.matches("0 new cases, 11 already in the store", err)
+    local lines = json_lines((out:gsub("exit=%d+%s*$", "")))
+    assert.are.same({ ["completed:approved"] = 7, ["completed:denied"] = 1, ["completed:failed"] = 1,
+                      ["completed:modified"] = 1, ["completed:not_required"] = 1 }, lines[#lines].by_status)
+    -- one authorization per case: no case was created anew in the second run
+    local rows = json_lines((run("status", store .. " --json", "")))
+    local ids = {}
+    for i = 1, #rows - 1 do
+      assert.is_nil(ids[rows[i].authorization_id], "two cases share " .. tostring(rows[i].authorization_id))
+      ids[rows[i].authorization_id] = true
+    end
+    assert.are.equal(11, #rows - 1)
+    -- without the state file every collate-run --sandbox is a new sandbox: that store is refused
+    local other = " --store " .. q("sqlite:" .. dir .. "/gone.db")
+    store = other
+    embedded(false, "--quiet")
+    local _, code3, err3 = embedded(false, "--quiet")
+    assert.are.equal(1, code3)
+    assert.matches("earlier collate%-run %-%-sandbox", err3)
+    assert.matches("is gone", err3)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
   describe("against the sandbox", function()
     local sb, env, dir
 

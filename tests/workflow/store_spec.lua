@@ -147,6 +147,18 @@ local function suite(name, url_for)
       assert.are.equal(1, #due)
       assert.are.equal(got[3].id, due[1].id)
       s:release("w")
+      -- the report's rows, fetched as one string: every column, separators in errors blanked
+      s.db:exec("UPDATE cases SET last_error = ? WHERE id = ?", "line one\nline two", got[2].id)
+      local rows = s:summaries()
+      assert.are.equal(3, #rows)
+      local by = {}
+      for _, r in ipairs(rows) do by[r.id] = r end
+      assert.are.equal("completed", by[got[1].id].status)
+      assert.are.equal("approved", by[got[1].id].outcome)
+      assert.are.equal("line one line two", by[got[2].id].last_error)
+      assert.are.equal(120, by[got[3].id].next_look)
+      assert.are.equal("payer_aetna", by["c001"].payer)
+      assert.are.equal(1, #s:summaries_by_row() - 2)
       assert.are.equal(1, s:retry_failed(200, "operator:test"))
       assert.are.equal("new", s:get(got[2].id).status)
     end)

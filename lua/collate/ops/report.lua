@@ -39,7 +39,7 @@ end
 --   decision_median = {[payer] = seconds}, decided = {[payer] = n}, needs_person = n}
 function M.build(rows, now)
   local out = { cases = {}, by_status = {}, by_payer = {}, decision_median = {}, decided = {}, needs_person = 0,
-                turnaround = {} }
+                turnaround = {}, open = {}, people = {} }
   local per_payer = {}
   for i, r in ipairs(rows) do
     local status = M.status_of(r)
@@ -59,7 +59,13 @@ function M.build(rows, now)
     out.by_payer[c.payer] = p
     p.total = p.total + 1
     p[status] = (p[status] or 0) + 1
-    if c.waiting_for:match("^person:") then out.needs_person = out.needs_person + 1 end
+    local rs = r.status
+    if not (rs == "completed" or rs == "canceled"
+      or rs == "failed") then out.open[c.payer] = (out.open[c.payer] or 0) + 1 end
+    if c.waiting_for:sub(1, 7) == "person:" then
+      out.needs_person = out.needs_person + 1
+      out.people[c.payer] = (out.people[c.payer] or 0) + 1
+    end
     if c.decision_seconds and r.status == "completed" then
       per_payer[c.payer] = per_payer[c.payer] or {}
       table.insert(per_payer[c.payer], c.decision_seconds)

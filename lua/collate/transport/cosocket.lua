@@ -316,6 +316,5 @@ function M.available()
   return COSOCKET_PHASES[ngx.get_phase()] == true
 end
 
-M._parse_url = parse_url -- for tests
 
 return M

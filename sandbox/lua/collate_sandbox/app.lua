@@ -15,6 +15,7 @@ local requestlog = require "collate_sandbox.requestlog"
 local authorizations = require "collate_sandbox.authorizations"
 local control = require "collate_sandbox.control"
 local lifecycle = require "collate_sandbox.lifecycle"
+local realism = require "collate_sandbox.realism"
 local persist = require "collate_sandbox.persist"
 local files = require "collate_sandbox.files"
 
@@ -40,6 +41,10 @@ function M.new(opts)
   self.wall = opts.wall_time or default_wall
   self.start_mode = opts.clock_mode or "realtime"
   self.start_speed = opts.clock_speed or 1
+  -- --realism (the C front's app options): docs/sandbox.md, Realism mode
+  local options = opts.options or {}
+  self.realism = options.realism ~= nil and options.realism ~= false
+  self.realism_seed = tonumber(options.realism_seed) or 1
   self:reset()
   self.state_file = opts.state_file
   if self.state_file then
@@ -67,6 +72,12 @@ function App:adopt(st)
   st.base_url, st.fmt, st.fmt_date = self.base_url, timefmt.format, timefmt.format_date
   requestlog.clear(st)
   st.clock.wall = self.wall
+  if self.realism then
+    st.fmt = realism.format
+    st.realism = st.realism or realism.new_state(self.realism_seed)
+  else
+    st.realism = nil
+  end
   for _, a in ipairs(st.auth_list) do lifecycle.upgrade(a) end
   self.st = st
 end
@@ -105,6 +116,10 @@ function App:reset(mode, speed, now)
     auths = {}, auth_list = {}, files = {}, uploads = {}, grants = {}, idem = {}, faults = {}, log = {},
     seq = 0, base_url = self.base_url, fmt = timefmt.format, fmt_date = timefmt.format_date,
   }
+  if self.realism then
+    st.fmt = realism.format
+    st.realism = realism.new_state(self.realism_seed)
+  end
   self.st = st
   return st
 end
@@ -191,6 +206,11 @@ end
 
 function App:process(req, ctx, entry)
   local st = self.st
+  if st.realism and req.path:find("^/_uploads/") and req.headers["authorization"] ~= nil then
+    return realism.storage_error(400, "InvalidArgument",
+      "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header "
+      .. "should be specified", ctx.request_id)
+  end
   self:authenticate(req)
 
   local spec, params = ROUTER:resolve(req.method, req.path)
@@ -207,6 +227,8 @@ function App:process(req, ctx, entry)
     end
   end
   local is_v1_post = req.method == "POST" and req.path:find("^/v1/") ~= nil
+  -- realism: Idempotency-Key is honoured on create only (the docs' wording), ignored elsewhere
+  if st.realism and spec.idem ~= "required" then is_v1_post = false end
   local key = is_v1_post and req.headers["idempotency-key"] or nil
   if is_v1_post then
     if key == nil and spec.idem == "required" then
@@ -284,14 +306,30 @@ function App:dispatch(req)
   local entry = requestlog.entry(st, req, request_id, now)
 
   local rule
+  local r = st.realism
   if req.fault_applied == "delay" then
-    entry.fault = "delay"
+    -- a delay fault, or realism's jitter: fault delays still out are counted
+    if not r or (st.fault_delays or 0) > 0 then
+      entry.fault = "delay"
+      st.fault_delays = math.max(0, (st.fault_delays or 0) - 1)
+    end
   else
     rule = faults.take(st, req.method, req.path)
     if rule and rule.kind == "delay" then
+      if r then st.fault_delays = (st.fault_delays or 0) + 1 end
       return { status = 0, headers = {}, body = "", action = "delay", ms = rule.ms }
     end
     if rule then entry.fault = rule.kind end
+    local jitter = not rule and r and realism.jitter_ms(r, req)
+    if jitter then return { status = 0, headers = {}, body = "", action = "delay", ms = jitter } end
+  end
+  if not rule and r and realism.unavailable(r, req) then
+    local resp = http.error_response(http.new_error(503, "service_unavailable",
+      "The service is briefly unavailable; retry after the Retry-After delay.", nil, nil,
+      { ["Retry-After"] = string.format("%d", realism.RETRY_AFTER) }), request_id)
+    entry.status = resp.status
+    requestlog.add(st, entry)
+    return resp
   end
   if rule and rule.kind == "status" then
     local resp = http.error_response(faults.status_error(rule), request_id)
@@ -339,7 +377,7 @@ function App:handle(req)
     if self.opts.log then self.opts.log("sandbox internal error: " .. tostring(resp)) end
     resp = http.error_response(http.new_error(500, "internal_error", "Internal error in the sandbox."), rid)
   end
-  if self.opts.log and resp.action ~= "delay" then
+  if self.opts.log and (self.opts.log_level or 1) >= 1 and resp.action ~= "delay" then
     local status = resp.action == "reset" and "reset" or string.format("%d", resp.status)
     self.opts.log(string.format("%s %s %s %dms %s", req.method, req.path, status,
       math.floor((self.wall() - t0) * 1000 + 0.5), resp.headers and resp.headers["X-Request-Id"] or "-"))

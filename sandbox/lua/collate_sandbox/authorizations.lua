@@ -64,6 +64,8 @@ local function snapshot_to_name(a)
   return json.null
 end
 
+-- The wire form of an authorization. It shares the stored request, metadata and answers (no
+-- copies): every caller encodes it at once and changes nothing in it.
 function authorizations.render(st, a)
   local attachments = json.array({})
   for i, att in ipairs(a.attachments) do attachments[i] = submission.render_attachment(st, att) end
@@ -84,9 +86,9 @@ function authorizations.render(st, a)
     id = a.id, version = a.version, status = state.status, outcome = a.outcome or json.null,
     policy = { finalSubmission = a.policy }, providerNpi = a.npi,
     payer = catalog.render_payer(catalog.payer(a.payer_id)),
-    request = json.copy(a.request),
+    request = a.request,
     route = { channel = "portal", accessMode = "collate_managed", label = a.route_label },
-    questionnaire = questionnaire.render(), answers = questionnaire.render_answers(a.store),
+    questionnaire = questionnaire.render(), answers = questionnaire.render_answers(a.store, true),
     requirements = requirements.render(a),
     attachments = attachments,
     submission = {
@@ -97,7 +99,7 @@ function authorizations.render(st, a)
     nextAction = next_action,
     activeManualHandoff = (h and h.state ~= "closed") and { id = h.id, state = h.state, version = h.version }
       or json.null,
-    metadata = json.copy(a.metadata),
+    metadata = a.metadata,
     createdAt = st.fmt(a.created_at), updatedAt = st.fmt(a.updated_at),
     completedAt = a.completed_at and st.fmt(a.completed_at) or json.null,
     canceledAt = a.canceled_at and st.fmt(a.canceled_at) or json.null,
@@ -232,6 +234,10 @@ on_clock_event.reconciliation_step = function(st, a, t)
   end
 end
 
+on_clock_event.handoff_activation = function(st, a, t)
+  if a.handoff and a.handoff.state == "offered" then move(st, a, "handoff_activate", t) end
+end
+
 on_clock_event.handoff_abandonment = function(st, a, t)
   authorizations.close_handoff(st, a, "expired", t)
 end
@@ -257,7 +263,7 @@ end
 
 function authorizations.handoff_create(st, a, body, now)
   local h = a.handoff
-  if h and h.state == "active" then return h end
+  if h and (h.state == "active" or h.state == "offered") then return h end
   if not lifecycle.can(a, "handoff_open") then
     http.fail(409, "manual_handoff_not_allowed", "No manual handoff is offered in the current state.")
   end

@@ -1,6 +1,7 @@
 -- Files and single-use uploads (contract §2.13 – §2.17, §3.8).
 local json = require "collate_sandbox.json"
 local http = require "collate_sandbox.http"
+local realism = require "collate_sandbox.realism"
 
 local files = {}
 
@@ -25,6 +26,11 @@ function files.create(st, body, now)
     id = id, status = "pending_upload", fileName = body.fileName, contentType = body.contentType,
     purpose = body.purpose, created_at = now, token = token,
   }
+  if st.realism then
+    f.upload_expires = now + realism.UPLOAD_TTL
+    -- a fast realtime clock must not turn minutes into less than a wall second
+    if st.clock.mode == "realtime" then f.upload_expires_wall = st.clock.wall() + realism.UPLOAD_TTL_WALL_MIN end
+  end
   st.files[id] = f
   st.uploads[token] = f
   return f
@@ -56,8 +62,40 @@ local function media_type(v)
 end
 files.media_type = media_type
 
+-- Realism mode: the upload host is an object store: expired URLs, XML errors, its own codes
+-- (the Authorization check is app.lua's, before authentication).
+local function store_upload(st, req, token, now, request_id)
+  local f = st.uploads[token]
+  local function err(status, code, message) return realism.storage_error(status, code, message, request_id) end
+  if not f then return err(403, "AccessDenied", "Access Denied") end
+  local expired = f.upload_expires and now >= f.upload_expires and
+    (not f.upload_expires_wall or st.clock.wall() >= f.upload_expires_wall)
+  if expired then return err(403, "AccessDenied", "Request has expired") end
+  if media_type(req.headers["content-type"]) ~= f.contentType then
+    return err(403, "SignatureDoesNotMatch",
+      "The request signature we calculated does not match the signature you provided.")
+  end
+  local size = req.body_size or #req.body
+  if req.body_too_large or size > files.UPLOAD_LIMIT then
+    return err(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+  end
+  -- an object store takes the same URL again until it expires (the bytes are replaced) while the
+  -- file waits for files.complete; after that the URL is spent
+  if f.upload_used and f.status ~= "uploaded" then return err(403, "AccessDenied", "Access Denied") end
+  return nil, f
+end
+
 -- PUT /_uploads/{token}; order: Authorization, token, Content-Type, size, single use
-function files.upload(st, req, token)
+function files.upload(st, req, token, now, request_id)
+  if st.realism then
+    local refused, f = store_upload(st, req, token, now, request_id)
+    if refused then return refused end
+    f.upload_used = true
+    f.bytes = req.body
+    f.size = #req.body
+    f.status = "uploaded"
+    return { status = 200, headers = { ETag = string.format('"%s-%d"', f.id, f.size) }, body = "" }
+  end
   if req.headers["authorization"] ~= nil then
     http.bad_request(http.issue("extra_forbidden", { "header", "Authorization" },
       "Upload URLs are capabilities; do not send the API key."))

@@ -382,7 +382,7 @@ function handlers.file_download(ctx)
 end
 
 function handlers.upload(ctx)
-  return files.upload(ctx.st, ctx.req, ctx.params.token)
+  return files.upload(ctx.st, ctx.req, ctx.params.token, ctx.now, ctx.request_id)
 end
 
 function handlers.payers(ctx)

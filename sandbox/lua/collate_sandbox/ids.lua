@@ -23,12 +23,19 @@ function ids:reset()
 end
 
 local function word(n, k, salt)
+  -- an integer counter: 64-bit integer arithmetic wraps modulo 2^64, a multiple of 2^32
+  if math.type(n) == "integer" then return (MUL[k] * n + ADD[k] + salt) % M32 end
   return (mulmod(MUL[k], n) + ADD[k] + salt) % M32
 end
 
+local salts = {} -- per prefix, computed once (every request takes a req_ ID)
+
 local function salt_of(prefix)
-  local h = 0
+  local h = salts[prefix]
+  if h then return h end
+  h = 0
   for i = 1, #prefix do h = (h * 31 + prefix:byte(i)) % 65536 end
+  salts[prefix] = h
   return h
 end
 

@@ -43,8 +43,9 @@ function json.typeof(v)
   if v == json.null then return "null" end
   local t = type(v)
   if t == "table" then
-    if getmetatable(v) == ARRAY then return "array" end
-    if getmetatable(v) == OBJECT then return "object" end
+    local mt = getmetatable(v)
+    if mt == ARRAY then return "array" end
+    if mt == OBJECT then return "object" end
     if next(v) == nil then return "object" end
     if v[1] ~= nil then return "array" end
     return "object"
@@ -352,14 +353,39 @@ function json.copy(v)
   return setmetatable(out, getmetatable(v))
 end
 
--- Inside collate-sandbox / collate-run the C front preloads the same encoder in C
--- (sandbox/src/json_native.c): rendering was half the CPU of a create. This file's encoder stays
--- the reference; COLLATE_SANDBOX_VERIFY_JSON=1 (the sandbox suites) encodes with both and fails
--- on any difference.
+-- The same value, the same markers, the same number subtypes (the native decoder's check).
+local function same(x, y)
+  if type(x) ~= type(y) then return false end
+  if type(x) ~= "table" then return x == y and math.type(x) == math.type(y) end
+  if getmetatable(x) ~= getmetatable(y) then return false end
+  for k, v in pairs(x) do
+    if not same(v, y[k]) then return false end
+  end
+  for k in pairs(y) do
+    if x[k] == nil then return false end
+  end
+  return true
+end
+
+-- Inside collate-sandbox / collate-run the C front preloads the same encoder and the fast path of
+-- the decoder in C (sandbox/src/json_native.c, json_decode.c): rendering was half the CPU of a
+-- create, decoding the body a third of the rest. This file's encoder and decoder stay the
+-- reference; COLLATE_SANDBOX_VERIFY_JSON=1 (the sandbox suites) runs both on every call and fails
+-- on any difference. The C decoder returns nothing for a text it would refuse: this file's
+-- decoder then gives the answer (and its error message).
 local has_native, native = pcall(require, "collate_sandbox.native")
 if has_native then
   local native_encode, lua_encode = native.json_encode, json.encode
+  local native_decode, lua_decode = native.json_decode, json.decode
   if os.getenv("COLLATE_SANDBOX_VERIFY_JSON") == "1" then
+    function json.decode(s)
+      local fast = native_decode(s, json.null, ARRAY, OBJECT)
+      local slow, err = lua_decode(s)
+      if fast ~= nil and not same(fast, slow) then
+        error("native JSON decoder differs on: " .. s:sub(1, 200))
+      end
+      return slow, err
+    end
     function json.encode(v)
       local fast, slow = native_encode(v, json.null, RAW, ARRAY, OBJECT), lua_encode(v)
       if fast ~= slow then
@@ -369,6 +395,11 @@ if has_native then
     end
   else
     function json.encode(v) return native_encode(v, json.null, RAW, ARRAY, OBJECT) end
+    function json.decode(s)
+      local v = native_decode(s, json.null, ARRAY, OBJECT)
+      if v ~= nil then return v, nil end
+      return lua_decode(s)
+    end
   end
 end
 

@@ -72,6 +72,8 @@ lifecycle.TRANSITIONS = {
   -- manual handoffs (§4.7)
   { event = "handoff_open", from = { "complete_payer_interaction" }, to = "complete_payer_interaction",
     effects = { "accept_handoff_review", "open_handoff", "schedule_abandonment" } },
+  { event = "handoff_activate", from = { "complete_payer_interaction" }, to = "complete_payer_interaction",
+    effects = { "activate_handoff", "schedule_abandonment" } },
   { event = "handoff_close", from = { "complete_payer_interaction" }, to = "reconciliation",
     effects = { "start_closing_handoff", "boundary_unknown", "schedule_reconciliation" } },
   { event = "reconciled_decision", from = { "reconciliation" }, to = "completed", effects = { "cross_boundary" } },
@@ -247,14 +249,26 @@ function EFFECTS.accept_handoff_review(_, a)
   end
 end
 
+-- active at once; in realism mode offered first, active ACTIVATION seconds later
 function EFFECTS.open_handoff(st, a, t)
   local h = {
     id = st.ids:next("mhand_"), version = 1, auth_id = a.id, state = "active", created_at = t,
     activated_at = t, final_submit_capable = true,
     message = "Complete the submission at the payer portal, then report the result.",
   }
+  if st.realism then
+    h.state, h.activated_at = "offered", nil
+    schedule(st, a, require("collate_sandbox.realism").ACTIVATION, "handoff_activation", t)
+  end
   a.handoff = h
   a.handoffs[h.id] = h
+end
+
+function EFFECTS.activate_handoff(_, a, t)
+  local h = a.handoff
+  h.state = "active"
+  h.activated_at = t
+  h.version = h.version + 1
 end
 
 function EFFECTS.schedule_abandonment(st, a, t)

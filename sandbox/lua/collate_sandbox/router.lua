@@ -10,22 +10,36 @@ local function split(path)
   return segs
 end
 
+-- Routes are kept in their order, bucketed by segment count (a path matches only templates of
+-- its own length), each template segment's parameter name found once.
 function router.new(routes)
-  local self = setmetatable({ routes = {} }, router)
+  local self = setmetatable({ routes = {}, by_length = {} }, router)
   for _, r in ipairs(routes) do
-    self.routes[#self.routes + 1] = { method = r[1], segs = split(r[2]), spec = r, trailing = r[2]:sub(-1) == "/" }
+    local segs = split(r[2])
+    local names = {}
+    for i, s in ipairs(segs) do names[i] = s:match("^{(.+)}$") or false end
+    local route = { method = r[1], segs = segs, names = names, spec = r, trailing = r[2]:sub(-1) == "/" }
+    self.routes[#self.routes + 1] = route
+    local bucket = self.by_length[#segs]
+    if not bucket then
+      bucket = {}
+      self.by_length[#segs] = bucket
+    end
+    bucket[#bucket + 1] = route
   end
   return self
 end
 
-local function match(segs, psegs)
-  if #segs ~= #psegs then return nil end
+local NO_ROUTES = {}
+
+local function match(r, psegs)
   local params = {}
-  for i, s in ipairs(segs) do
-    local name = s:match("^{(.+)}$")
+  local segs, names = r.segs, r.names
+  for i = 1, #segs do
+    local name = names[i]
     if name then
       params[name] = psegs[i]
-    elseif s ~= psegs[i] then
+    elseif segs[i] ~= psegs[i] then
       return nil
     end
   end
@@ -37,8 +51,8 @@ function router:find(method, path)
   if path:find("//", 1, true) or (path ~= "/" and path:sub(-1) == "/") then return nil, {} end
   local psegs = split(path)
   local allow, seen = {}, {}
-  for _, r in ipairs(self.routes) do
-    local params = match(r.segs, psegs)
+  for _, r in ipairs(self.by_length[#psegs] or NO_ROUTES) do
+    local params = match(r, psegs)
     if params then
       if r.method == method then return r.spec, params end
       if not seen[r.method] then

@@ -25,7 +25,15 @@ local function civil_from_days(z)
   return y, m, d
 end
 
+local last_t, last_text -- the request log formats the same second for request after request
+
 function timefmt.format(t)
+  if t == last_t and t ~= nil then return last_text end
+  last_t, last_text = t, timefmt.format_uncached(t)
+  return last_text
+end
+
+function timefmt.format_uncached(t)
   t = math.floor(t)
   local days = math.floor(t / 86400)
   local secs = t - days * 86400

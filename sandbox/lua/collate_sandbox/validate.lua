@@ -9,9 +9,9 @@ local http = require "collate_sandbox.http"
 local validate = {}
 
 local function loc_with(loc, key)
-  local out = {}
-  for i, v in ipairs(loc) do out[i] = v end
-  out[#out + 1] = key
+  local n = #loc
+  local out = table.move(loc, 1, n, 1, {})
+  out[n + 1] = key
   return out
 end
 validate.loc_with = loc_with
