@@ -123,11 +123,11 @@ static int string_value(struct in *p)
     }
     if (p->i + 1 >= p->n)
       return 0;
+    static const char escaped[] = "\"\\/bfnrt", unescaped[] = "\"\\/\b\f\n\r\t";
     char e = s[p->i + 1];
-    const char *simple = strchr("\"\\/bfnrt", e);
-    if (e != '\0' && simple != NULL) {
-      static const char unescaped[] = "\"\\/\b\f\n\r\t";
-      p->scratch[o++] = unescaped[simple - "\"\\/bfnrt"];
+    const char *simple = e != '\0' ? strchr(escaped, e) : NULL;
+    if (simple != NULL) {
+      p->scratch[o++] = unescaped[simple - escaped];
       p->i += 2;
       continue;
     }

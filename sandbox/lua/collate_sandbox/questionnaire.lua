@@ -230,7 +230,8 @@ validate_item = function(it, defs, loc, issues)
       "A question carries answer, not item.") end
     if a and #a > 1 then add(issues, "too_long", loc_with(loc, "answer"), "At most one Value.") end
     if a then
-      for j = 1, #a do validate_value(a[j], def, loc_with(loc_with(loc, "answer"), j - 1), issues) end
+      local aloc = #a > 0 and loc_with(loc, "answer")
+      for j = 1, #a do validate_value(a[j], def, loc_with(aloc, j - 1), issues) end
     end
   end
   return def
@@ -304,12 +305,14 @@ function questionnaire.merge(store, items)
   end
 end
 
+local NONE = {} -- no stored answers for a linkId (read only)
+
 -- The stored answers in questionnaire order: copies (a review snapshot keeps them), or the stored
 -- items themselves when `shared` (a rendering encoded at once).
 function questionnaire.render_answers(store, shared)
   local out = json.array({})
   for _, def in ipairs(ITEMS) do
-    for _, it in ipairs(store[def.linkId] or {}) do out[#out + 1] = shared and it or json.copy(it) end
+    for _, it in ipairs(store[def.linkId] or NONE) do out[#out + 1] = shared and it or json.copy(it) end
   end
   return { item = out }
 end
@@ -354,7 +357,7 @@ end
 function questionnaire.requirements(store)
   local questions, issues = {}, {}
   for _, def in ipairs(ITEMS) do
-    local items = store[def.linkId] or {}
+    local items = store[def.linkId] or NONE
     local q_msg, issue_msg
     if def.type == "group" then
       local min = def.minOccurs or (def.required and 1 or 0)
