@@ -34,5 +34,6 @@ build = {
     COLLATE_LUA52 = "OFF",
     COLLATE_LUA53 = "OFF",
     COLLATE_BUILD_TESTS = "OFF",
+    COLLATE_INSTALL_OPS = "OFF", -- luarocks would wrap them to run under plain lua
   },
 }

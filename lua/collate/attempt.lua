@@ -4,8 +4,24 @@
 local core = require "collate.core"
 local errors = require "collate.errors"
 local log = require "collate.log"
+local compat = require "collate.compat"
 
 local M = {}
+
+-- on_response / on_retry (collate.new's hooks) get what a metrics pipeline needs and nothing
+-- else: never the key, a header or a body. A hook that raises is reported on stderr and does
+-- not change the call's outcome.
+local function call_hook(name, hook, info)
+  local ok, err = compat.pcall(hook, info)
+  if not ok then
+    io.stderr:write("collate: ", name, " hook failed: ", log.escape(err), "\n")
+  end
+end
+
+local function hook_info(request, status, attempt, seconds, request_id, code)
+  return { method = request.method, path = request.log_path or "?", status = status, attempt = attempt,
+           duration = seconds, request_id = request_id, error_code = code }
+end
 
 -- A failure without a response (the transport's nil, kind, message, code). Only failures that a
 -- new attempt can cure are retried (core.transport_retryable: a refused or reset connection, a
@@ -52,14 +68,24 @@ function M.run(request, policy)
     local info
     if status == nil then
       info = transport_error(headers, body, code)
-      log.attempt(request, nil, attempt, elapsed, nil, info.kind)
-    else
-      if log.level > 0 then -- the hot path: no argument work when logging is off
-        log.attempt(request, status, attempt, elapsed, headers and headers["x-request-id"])
+      log.attempt(request, nil, attempt, elapsed, nil, info.kind, info.code)
+      if policy.on_response then
+        call_hook("on_response", policy.on_response,
+          hook_info(request, nil, attempt, elapsed, nil, info.code or info.kind))
       end
+    else
       local ok, value = decode(status, headers, body, attempt)
+      local request_id = headers and headers["x-request-id"]
+      local error_code = not ok and (value.code or value.kind) or nil
+      if log.level > 0 then -- the hot path: no argument work when logging is off
+        log.attempt(request, status, attempt, elapsed, request_id, nil, error_code)
+      end
+      if policy.on_response then
+        call_hook("on_response", policy.on_response,
+          hook_info(request, status, attempt, elapsed, request_id, error_code))
+      end
       if ok then
-        return value, { status = status, headers = headers, request_id = headers["x-request-id"],
+        return value, { status = status, headers = headers, request_id = request_id,
                         attempts = attempt }
       end
       info = value
@@ -90,6 +116,12 @@ function M.run(request, policy)
     end
     if not retry then
       return nil, errors.new(info)
+    end
+    if policy.on_retry then
+      local hinfo = hook_info(request, status, attempt, transport.now() - started,
+        status and headers and headers["x-request-id"] or nil, info.code or info.kind)
+      hinfo.delay = wait
+      call_hook("on_retry", policy.on_retry, hinfo)
     end
     transport.sleep(wait)
   end

@@ -83,6 +83,7 @@ local function perform(ctx, request, options, decode)
     max_retries = (options and options.max_retries) or s.max_retries,
     deadline = deadline_s and (ctx.transport.now() + deadline_s) or nil,
     decode = decode or core.parse_response,
+    on_response = s.on_response, on_retry = s.on_retry, -- collate.new's metrics hooks
   })
   if value == nil then
     meta_or_err.path = request.path

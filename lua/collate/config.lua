@@ -20,6 +20,7 @@ local KNOWN = {
   api_key = "string", environment = "string", base_url = "string", timeout = "number",
   connect_timeout = "number", max_retries = "number", deadline = "number", ca_file = "string",
   transport = "table", proxy = "string", max_response_bytes = "number",
+  on_response = "function", on_retry = "function",
 }
 
 local function getenv(name)
@@ -106,6 +107,8 @@ function M.resolve(options)
         key, want, type(value)))
     end
   end
+  local log_err = require("collate.log").env_error()
+  if log_err then return nil, nil, errors.invalid_argument("collate.new: " .. log_err) end
   local err = M.check_call_options("collate.new", options)
     or check_number("collate.new", "connect_timeout", options.connect_timeout, 0.001)
   if err then return nil, nil, err end
@@ -131,6 +134,8 @@ function M.resolve(options)
     deadline = options.deadline,
     ca_file = options.ca_file,
     transport = options.transport,
+    on_response = options.on_response,
+    on_retry = options.on_retry,
     user_agent = string.format("collate-lua/%s Lua/%s libcurl/%s", M.VERSION, lua_version,
       core.curl_version or "unknown"),
   }

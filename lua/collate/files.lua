@@ -130,6 +130,7 @@ function M.install(client, env)
       timeout = p.timeout or settings.timeout,
       max_retries = p.max_retries or settings.max_retries,
       decode = upload_decode,
+      on_response = settings.on_response, on_retry = settings.on_retry, -- path: "<upload url>"
     })
     if value == nil then raise(err) end
     return value

@@ -26,7 +26,9 @@ case $mode in
     ;;
   luarocks)
     mkdir "$tmp/src"
+    mkdir "$tmp/src/scripts"
     cp -r "$src/CMakeLists.txt" "$src/src" "$src/sandbox" "$src/lua" "$src"/collate-lua-*.rockspec "$tmp/src/"
+    cp -r "$src/scripts/ops" "$src/scripts/examples" "$tmp/src/scripts/"
     (cd "$tmp/src" && HOME=$tmp luarocks --lua-version="$version" make --tree "$prefix" --deps-mode=none \
        collate-lua-0.1.0-1.rockspec) >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "luarocks make"; }
     rm -rf "$tmp/src"
@@ -95,6 +97,23 @@ out=$(cd "$tmp" && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4
       "$prefix/bin/collate-run" --sandbox "$check" --with-sandbox-modules 2>&1) || { echo "$out"; fail "collate-run"; }
 echo "collate-run: $out"
 grep -q "^install ok: Lua 5.4" <<<"$out" || fail "collate-run did not finish the check"
+
+# 1b. the ops scripts are commands on PATH (collate-status, ...), their shebang finding the
+# tree's collate-run; the examples are installed as data
+for s in "$src"/scripts/ops/*; do
+  [ "$mode" = cmake ] || break # the rockspec does not install them (docs/install.md)
+  name=collate-$(basename "$s")
+  [ -x "$prefix/bin/$name" ] || fail "$name not installed"
+  (cd "$tmp" && env -u LUA_PATH -u LUA_CPATH PATH="$prefix/bin:/usr/bin:/bin" "$name" --help >"$tmp/ops.out" 2>&1) || { cat "$tmp/ops.out"; false; } ||
+    fail "$name --help from the tree's bin on PATH"
+done
+[ "$mode" != cmake ] || [ -e "$prefix/share/collate-lua/examples/quickstart.lua" ] || fail "examples not installed"
+# and from the checkout: build/bin on PATH is all the shebang needs (docs/install.md)
+if [ "$mode" = cmake ]; then
+  (cd "$tmp" && env -u LUA_PATH -u LUA_CPATH PATH="$build/bin:/usr/bin:/bin" "$src/scripts/ops/status" --help >/dev/null 2>&1) ||
+    fail "scripts/ops/status from the checkout with build/bin on PATH"
+fi
+[ "$mode" = cmake ] && echo "ops commands: $(cd "$prefix/bin" && ls collate-* | tr '\n' ' ')"
 
 # 2. the tree's collate-sandbox, and plain interpreters with the tree's paths
 start_sandbox "$prefix/bin/collate-sandbox"
