@@ -14,6 +14,18 @@ static int is_control(const char *path)
   return strncmp(path, "/_sandbox/", 10) == 0;
 }
 
+/* A reply for one request on connection cn; the app fills in the rest. */
+static void reply_init(struct reply *r, struct collate_sandbox *s, struct conn *cn,
+                       struct MHD_Connection *c, const char *method, const char *version)
+{
+  memset(r, 0, sizeof *r);
+  r->s = s;
+  r->cn = cn;
+  r->c = c;
+  r->method = method;
+  r->version = version;
+}
+
 /* A request stops counting as busy once its answer is decided, before any byte of it leaves:
  * so the server's busy interval lies inside the client's transfer, and busyPeak can never
  * exceed the number of transfers the client had in flight. */
@@ -32,12 +44,7 @@ static enum MHD_Result respond(struct collate_sandbox *s, struct conn *cn,
                                struct MHD_Connection *c, const char *method, const char *version)
 {
   struct reply r;
-  memset(&r, 0, sizeof r);
-  r.s = s;
-  r.cn = cn;
-  r.c = c;
-  r.method = method;
-  r.version = version;
+  reply_init(&r, s, cn, c, method, version);
 
   if (!cn->api && !is_control(cn->uri)) {
     cn->api = 1;
@@ -161,12 +168,7 @@ static int on_headers(struct collate_sandbox *s, struct conn *cn, struct MHD_Con
   if (announced <= (long long)PRECHECK_MIN && !is_chunked)
     return 0;
   struct reply r;
-  memset(&r, 0, sizeof r);
-  r.s = s;
-  r.cn = cn;
-  r.c = c;
-  r.method = method;
-  r.version = version;
+  reply_init(&r, s, cn, c, method, version);
   long long limit = bridge_precheck(&r, is_chunked ? -1 : announced);
   if (limit >= 0 && (unsigned long long)limit < BODY_LIMIT)
     cn->body_limit = (size_t)limit + 1;
