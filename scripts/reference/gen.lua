@@ -190,23 +190,19 @@ local function md_type(t) return "`" .. t:gsub("|", "\\|") .. "`" end
 local function example(m)
   local args = {}
   for _, p in ipairs(m.params) do
-    if p.required then args[#args + 1] = p.name .. " = " .. (p.sample or ("<" .. p.name .. ">")) end
+    if p.required or p.in_example then args[#args + 1] = p.name .. " = " .. (p.sample or ("<" .. p.name .. ">")) end
   end
-  local call = "client." .. m.name .. "{" .. (#args > 0 and (" " .. table.concat(args, ", ") .. " ") or "") .. "}"
-  local lines = {}
-  if m.desc.returns == "nil" then
-    lines[1] = call
-  else
-    lines[1] = "local " .. (RESULT_VAR[m.desc.returns] or "result") .. " = " .. call
+  local inline = #args > 0 and ("{ " .. table.concat(args, ", ") .. " }") or "{}"
+  if #inline > 80 or inline:find("\n", 1, true) then
+    local lines = {}
+    for i, a in ipairs(args) do lines[i] = "  " .. a:gsub("\n", "\n  ") .. "," end
+    inline = "{\n" .. table.concat(lines, "\n") .. "\n}"
   end
+  local call = "client." .. m.name .. inline
+  local text = call
+  if m.desc.returns ~= "nil" then text = "local " .. (RESULT_VAR[m.desc.returns] or "result") .. " = " .. call end
   if m.route and m.route.paginated then
-    local path = namespace_of(m.name)
-    local each_args = #args > 0 and (" " .. table.concat(args, ", ") .. " ") or ""
-    lines[#lines + 1] = "for item in client." .. path .. ".each{" .. each_args .. "} do print(item.id) end"
-  end
-  local text = table.concat(lines, "\n")
-  if #text > 0 and text:find("\n", 1, true) == nil and #text > 100 then
-    text = text:gsub(", ", ",\n  ")
+    text = text .. "\nfor item in client." .. namespace_of(m.name) .. ".each" .. inline .. " do print(item.id) end"
   end
   return text
 end
@@ -268,8 +264,9 @@ local function reference()
     add("")
     local ret = m.desc.returns == "nil" and "nothing" or ("`" .. m.desc.returns .. "`")
     if m.desc.item then ret = ret .. " of `" .. m.desc.item .. "`" end
-    local where = m.route and ("`" .. m.route.method .. " " .. m.route.path .. "`") or "a Lua helper"
-    add(m.desc.summary .. " " .. where .. " (contract §" .. m.desc.section .. ") → " .. ret .. ".")
+    local where = m.route and ("`" .. m.route.method .. " " .. m.route.path .. "` (contract §")
+      or "A Lua helper, not a route (contract §"
+    add(m.desc.summary .. " " .. where .. m.desc.section .. ") → " .. ret .. ".")
     if m.route and m.route.paginated then
       local path = namespace_of(m.name)
       add("`" .. path .. ".each{...}` takes the same parameters plus `max_items` and iterates the items across pages.")

@@ -77,6 +77,7 @@ if [ "$version" != 5.4 ]; then
   exit 0
 fi
 for f in bin/collate-run bin/collate-sandbox share/lua/5.4/collate/init.lua share/lua/5.4/collate/transport/cosocket.lua \
+         share/lua/5.4/collate/types/collate.lua \
          lib/lua/5.4/collate/core.so; do
   [ -e "$prefix/$f" ] || { find "$prefix" -maxdepth 4; fail "$f not installed"; }
 done
