@@ -94,6 +94,10 @@ local function annotations()
   add("-- Lua.workspace.library (docs/reference.md). Never loaded by require \"collate\".")
   add("")
   for _, a in ipairs(types.aliases) do add("---@alias " .. a[1] .. " " .. a[2]) end
+  local codes = {}
+  for _, code in ipairs(sorted_keys(types.catalog)) do codes[#codes + 1] = "'" .. code .. "'" end
+  -- the contract's catalog (§5), the client's own (response_too_large) and any code a server adds
+  add("---@alias collate.ErrorCode " .. table.concat(codes, "|") .. "|'response_too_large'|string")
   add("")
   for _, c in ipairs(types.classes) do
     if c.doc then add("---" .. c.doc) end
@@ -251,7 +255,20 @@ local function reference()
   for _, code in ipairs(types.common_errors) do
     common[#common + 1] = "`" .. types.catalog[code][1] .. " " .. code .. "`"
   end
-  add(table.concat(common, ", ") .. " (see the catalog in the contract, §5).")
+  add(table.concat(common, ", ") .. ". The catalog (contract §5), by status:")
+  add("")
+  add("| error | class | recovery |")
+  add("|---|---|---|")
+  local codes = sorted_keys(types.catalog)
+  table.sort(codes, function(x, y)
+    local cx, cy = types.catalog[x][1], types.catalog[y][1]
+    if cx ~= cy then return cx < cy end
+    return x < y
+  end)
+  for _, code in ipairs(codes) do
+    local c = types.catalog[code]
+    add("| `" .. c[1] .. " " .. code .. "` | " .. c[2] .. " | " .. c[3] .. " |")
+  end
   add("")
   add("## Methods")
   add("")

@@ -151,7 +151,7 @@ M.classes = {
   { name = "collate.Error", doc = "Every failure, raised with error() (docs/client.md, Errors).", fields = {
     { "kind", "collate.ErrorKind" },
     { "status_code", "integer?", "HTTP status (kind api)" },
-    { "code", "string?", "the envelope's stable code: branch on it" },
+    { "code", "collate.ErrorCode?", "the envelope's stable code (contract §5): branch on it" },
     { "message", "string" },
     { "body", "any", "the decoded JSON with wire keys, or the raw text" },
     { "request_id", "string?" },
@@ -352,6 +352,13 @@ M.catalog = {
   file_content_mismatch = { 400, "S", "create a new file whose bytes match `content_type`" },
   unauthorized = { 401, "C", "fix the API key or the base URL" },
   forbidden = { 403, "C", "use a key with access" },
+  insufficient_permissions = { 403, "C", "use a key with access" },
+  not_found = { 404, "C", "fix the URL (unknown route or upload token)" },
+  access_grant_expired = { 404, "S", "re-read; a new grant if allowed" },
+  access_grant_revoked = { 404, "S", "re-read; a new grant if allowed" },
+  channel_session_lost = { 404, "S", "re-read; a new grant if allowed" },
+  method_not_allowed = { 405, "C", "fix the call" },
+  request_timeout = { 408, "A", "retried automatically" },
   prior_authorization_not_found = { 404, "S", "check the ID" },
   attachment_not_found = { 404, "S", "check the ID" },
   manual_handoff_not_found = { 404, "S", "check the ID" },
@@ -374,7 +381,10 @@ M.catalog = {
   file_too_large = { 413, "S", "a smaller file" },
   rate_limited = { 429, "A", "retried automatically (Retry-After)" },
   internal_error = { 500, "A", "retried automatically with backoff" },
+  bad_gateway = { 502, "A", "retried automatically with backoff" },
   service_unavailable = { 503, "A", "retried automatically with backoff" },
+  auth_provider_unavailable = { 503, "A", "retried automatically (Retry-After)" },
+  gateway_timeout = { 504, "A", "retried automatically with backoff" },
 }
 
 -- Errors every /v1 method may raise (contract §2 and §1.11), listed once in the reference.

@@ -6,6 +6,7 @@
 ---@alias collate.AuthorizationStatus 'requires_action'|'processing'|'waiting_on_payer'|'completed'|'canceled'
 ---@alias collate.Outcome 'approved'|'denied'|'modified'|'not_required'|'failed'
 ---@alias collate.ErrorKind 'api'|'connection'|'timeout'|'invalid_argument'|'decode'|'tls'|'io'|'canceled'
+---@alias collate.ErrorCode 'access_grant_expired'|'access_grant_revoked'|'attachment_not_found'|'auth_provider_unavailable'|'bad_gateway'|'bad_request'|'channel_session_lost'|'file_content_mismatch'|'file_empty'|'file_not_found'|'file_not_ready'|'file_too_large'|'final_submission_policy_required'|'forbidden'|'gateway_timeout'|'idempotency_key_reused'|'insufficient_permissions'|'internal_error'|'live_session_not_available'|'manual_handoff_not_allowed'|'manual_handoff_not_found'|'method_not_allowed'|'not_found'|'payer_not_found'|'prior_authorization_not_actionable'|'prior_authorization_not_found'|'prior_authorization_not_mutable'|'provider_access_not_configured'|'provider_not_found'|'rate_limited'|'request_timeout'|'requirements_not_satisfied'|'review_stale'|'scenario_not_found'|'service_unavailable'|'unauthorized'|'unsupported_route'|'upload_already_used'|'version_conflict'|'response_too_large'|string
 
 ---A prior authorization (contract §3.1).
 ---@class collate.Authorization
@@ -231,7 +232,7 @@
 ---@class collate.Error
 ---@field kind collate.ErrorKind
 ---@field status_code? integer HTTP status (kind api)
----@field code? string the envelope's stable code: branch on it
+---@field code? collate.ErrorCode the envelope's stable code (contract §5): branch on it
 ---@field message string
 ---@field body any the decoded JSON with wire keys, or the raw text
 ---@field request_id? string
