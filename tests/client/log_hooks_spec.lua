@@ -15,7 +15,14 @@ local function child(code, env)
   local f = assert(io.open(file, "w"))
   f:write(code)
   f:close()
-  local cmd = (env or "") .. " " .. q(LUA) .. " " .. q(file) .. " 2>&1"
+  env = env or ""
+  -- the sanitized pass: an interpreter that is not ours (lua5.1-5.3, luajit) gets the ASan runtime
+  -- the sanitized collate.core needs preloaded, as support.canned's run_client does (docs/testing.md)
+  local preload = os.getenv("COLLATE_ASAN_PRELOAD")
+  if preload and preload ~= "" and LUA ~= os.getenv("LUA54") then
+    env = env .. " LD_PRELOAD=" .. q(preload) .. " ASAN_OPTIONS=detect_leaks=0"
+  end
+  local cmd = env .. " " .. q(LUA) .. " " .. q(file) .. " 2>&1"
   local p = assert(io.popen(cmd))
   local out = p:read("*a")
   local ok = p:close()
